@@ -1,0 +1,28 @@
+"""mer-zoo: music emotion recognition from audio to honest figures."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["FeatureConfig", "FeatureDataset", "FeatureStore", "__version__"]
+
+# Heavy modules (torch, h5py, librosa) load on first use, so `mer-zoo --help` stays instant.
+_LAZY = {
+    "FeatureConfig": "mer_zoo.config",
+    "FeatureDataset": "mer_zoo.data",
+    "FeatureStore": "mer_zoo.features.store",
+}
+
+if TYPE_CHECKING:
+    from mer_zoo.config import FeatureConfig
+    from mer_zoo.data import FeatureDataset
+    from mer_zoo.features.store import FeatureStore
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mer_zoo' has no attribute {name!r}")

@@ -1,0 +1,85 @@
+"""The `mer-zoo` command line: each command parses, calls one function, prints.
+
+Heavy libraries are imported inside the commands so that `--help` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mer_zoo import __version__
+
+app = typer.Typer(
+    name="mer-zoo",
+    help="Music emotion recognition: features, training, evaluation and prediction.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mer-zoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Music emotion recognition: features, training, evaluation and prediction."""
+
+
+# --- data commands -------------------------------------------------------------------------
+
+
+@app.command("demo-data")
+def demo_data(
+    out: Path = typer.Argument(..., help="Folder to write the synthetic dataset into (DEAM layout)."),
+    songs: int = typer.Option(60, "--songs", min=4, help="Number of songs."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same files."),
+) -> None:
+    """Write a small synthetic dataset in DEAM's exact layout, with learnable emotion."""
+    from mer_zoo.datasets.synthetic import write_synthetic_deam
+
+    summary = write_synthetic_deam(out, n_songs=songs, seed=seed)
+    typer.echo(summary)
+
+
+# --- feature commands ----------------------------------------------------------------------
+
+# --- model commands ------------------------------------------------------------------------
+
+# --- training commands ---------------------------------------------------------------------
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point: run the app, turning usage and input errors into one-line messages."""
+    import click
+
+    from mer_zoo.errors import MerZooError
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="mer-zoo", standalone_mode=False)
+    except click.exceptions.UsageError as err:
+        ctx_cmd = f" {err.ctx.info_name}" if err.ctx and err.ctx.parent else ""
+        typer.echo(f"mer-zoo{ctx_cmd}: error: {err.format_message()}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        typer.echo("mer-zoo: aborted", err=True)
+        sys.exit(130)
+    except MerZooError as err:
+        typer.echo(f"mer-zoo: error: {err}", err=True)
+        sys.exit(err.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
