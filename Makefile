@@ -28,7 +28,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python benchmarks/run_all.py
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(DEMO_DIR) runs features.h5 features.h5.partial .pytest_cache build *.egg-info

@@ -61,18 +61,19 @@ def demo_data(
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning usage and input errors into one-line messages."""
-    import click
-
     from mer_zoo.errors import MerZooError
+
+    # typer >= 0.23 vendors click; typer.BadParameter's base is the UsageError it raises.
+    usage_error = typer.BadParameter.__mro__[1]
 
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="mer-zoo", standalone_mode=False)
-    except click.exceptions.UsageError as err:
+    except usage_error as err:
         ctx_cmd = f" {err.ctx.info_name}" if err.ctx and err.ctx.parent else ""
         typer.echo(f"mer-zoo{ctx_cmd}: error: {err.format_message()}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("mer-zoo: aborted", err=True)
         sys.exit(130)
     except MerZooError as err:
