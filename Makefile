@@ -15,7 +15,6 @@ install: $(STAMP)
 # override with e.g. `make install TORCH='torch==2.5.1'`.
 $(STAMP): pyproject.toml plugins/mer-zoo-example/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m pip install -q -e plugins/mer-zoo-example
