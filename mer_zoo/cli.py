@@ -56,6 +56,36 @@ def demo_data(
 
 # --- model commands ------------------------------------------------------------------------
 
+
+@app.command("models")
+def models(
+    pattern: str = typer.Argument("*", help="Shell-style pattern on model names, e.g. 'cnn*'."),
+) -> None:
+    """List the registered models: built-ins and plugins, with size, input and description."""
+    import warnings
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from mer_zoo.models.summary import model_rows
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = model_rows(pattern)
+    for warning in caught:
+        typer.echo(f"mer-zoo: warning: {warning.message}", err=True)
+    table = Table("name", "source", "parameters", "input", "description", box=box.SIMPLE_HEAD, show_edge=False)
+    for column in table.columns[:4]:
+        column.no_wrap = True
+    table.columns[2].justify = "right"
+    for row in rows:
+        params = "?" if row.parameters is None else f"{row.parameters:,}"
+        table.add_row(row.name, row.source, params, row.expected_input, row.description)
+    console = Console()
+    (console if console.is_terminal else Console(width=200)).print(table)  # pipes get whole lines
+
+
 # --- training commands ---------------------------------------------------------------------
 
 
