@@ -29,5 +29,8 @@ class MeanPredictor(nn.Module):
 
 @register_model
 def mean(*, n_mels: int = 128, n_outputs: int = 2) -> MeanPredictor:
-    """Predicts the training mean (the baseline; `n_mels` is accepted and unused)."""
+    """Predicts the training mean: the baseline every result is compared with.
+
+    Fitted with ``fit_targets``, never trained; ``n_mels`` is accepted for a uniform signature.
+    """
     return MeanPredictor(n_outputs)

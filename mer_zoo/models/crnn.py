@@ -32,5 +32,9 @@ class Crnn(nn.Module):
 
 @register_model
 def crnn(*, n_mels: int = 128, n_outputs: int = 2, hidden: int = 64, dropout: float = 0.3) -> Crnn:
-    """CRNN: 3 conv/BN/ReLU blocks (16-64), then a bidirectional GRU over time, mean over frames."""
+    """CRNN: conv front end, then a bidirectional GRU over time.
+
+    Three conv/BN/ReLU blocks (16-64) shrink time 8x and average out frequency; the GRU's
+    outputs are averaged over frames.
+    """
     return Crnn(hidden=hidden, dropout=dropout, n_outputs=n_outputs)

@@ -51,5 +51,8 @@ class ShortChunkResNet(nn.Module):
 
 @register_model
 def short_chunk_resnet(*, n_mels: int = 128, n_outputs: int = 2, dropout: float = 0.5) -> ShortChunkResNet:
-    """Short-chunk ResNet (Won et al. 2020): 7 strided residual blocks (16-64), global max pool."""
+    """Short-chunk ResNet after Won et al. 2020.
+
+    Input batch norm, seven stride-2 residual blocks (16-64), global max pool, dense head.
+    """
     return ShortChunkResNet(dropout=dropout, n_outputs=n_outputs)

@@ -38,5 +38,8 @@ class MelTransformer(nn.Module):
 
 @register_model
 def mel_transformer(*, n_mels: int = 128, n_outputs: int = 2, depth: int = 2, dropout: float = 0.1) -> MelTransformer:
-    """Transformer encoder (2 layers, d=64) over 4-frame mel patches, sinusoidal positions, mean pool."""
+    """Small transformer encoder over 4-frame mel patches.
+
+    Two pre-norm layers (d=64, 4 heads), sinusoidal positions for any length, mean pooling.
+    """
     return MelTransformer(n_mels, depth=depth, dropout=dropout, n_outputs=n_outputs)

@@ -34,5 +34,8 @@ class VggBn(nn.Module):
 
 @register_model
 def vgg_bn(*, n_mels: int = 128, n_outputs: int = 2, dropout: float = 0.3) -> VggBn:
-    """VGG-style CNN: 5 conv/BN/ReLU blocks (16-128), max pools, avg+max pooling, dropout MLP head."""
+    """VGG-style CNN with batch norm and dropout.
+
+    Five conv/BN/ReLU blocks (16-128) with max pools, avg+max pooling, a dropout MLP head.
+    """
     return VggBn(dropout=dropout, n_outputs=n_outputs)

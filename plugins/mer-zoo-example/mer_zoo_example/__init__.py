@@ -25,5 +25,5 @@ class MelStatsMlp(nn.Module):
 
 
 def build(*, n_mels: int = 128, n_outputs: int = 2, hidden: int = 64) -> MelStatsMlp:
-    """Example plugin: an MLP over each mel bin's mean and standard deviation over time."""
+    """Example plugin: an MLP on each mel bin's mean and std over time."""
     return MelStatsMlp(n_mels, hidden, n_outputs)
