@@ -141,7 +141,9 @@ def _lookup(name: str) -> tuple[Callable[..., Any], ModelInfo]:
     key = name.strip().lower()
     if key in _models:
         return _models[key]
-    close = difflib.get_close_matches(key, _models, n=3, cutoff=0.5)
+    close = [known for known in sorted(_models) if key and key in known]
+    close += [known for known in difflib.get_close_matches(key, _models, n=3) if known not in close]
+    close = close[:3]
     hint = f"did you mean {', '.join(close)}?" if close else f"known models: {', '.join(sorted(_models))}"
     raise InputError(f"unknown model {name!r}; {hint} (see `mer-zoo models`)")
 
