@@ -1,0 +1,210 @@
+"""Pure audio functions: decode a span of a file, turn windows into log-mel spectrograms.
+
+Decoding goes through libsndfile (``soundfile``: wav, flac, ogg, mp3, ...), seeking to the
+span that is needed instead of decoding the whole song. An mp3 decoder needs a few frames
+before the seek point to rebuild its state, so a short pre-roll is decoded and dropped: the
+samples are then bit-identical to those of a whole-file decode.
+
+``log_mel`` computes exactly what ``librosa.feature.melspectrogram`` followed by
+``librosa.power_to_db(ref=np.max)`` computes (centred zero-padded STFT, periodic Hann window,
+Slaney mel filter bank), in float32 with ``scipy.fft``, about 2x faster and without importing
+librosa (0.7 s per process); the tests hold it to librosa within 0.001 dB.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from mer_zoo.config import FeatureConfig
+from mer_zoo.errors import MerZooError
+
+__all__ = ["extract_windows", "load_audio", "log_mel", "mel_filter_bank", "window_starts", "window_slices"]
+
+_PREROLL = 8192  # native-rate samples decoded before a seek point and dropped (mp3 decoder state)
+_EPS = 1e-6
+
+
+def load_audio(
+    path: str | os.PathLike[str],
+    sample_rate: int,
+    offset_s: float = 0.0,
+    duration_s: float | None = None,
+) -> tuple[np.ndarray, float]:
+    """Decode ``duration_s`` seconds from ``offset_s`` as mono float32 at ``sample_rate``.
+
+    Stereo is averaged to mono and other rates are resampled (soxr, high quality, as
+    ``librosa.load`` does). The span is cut short where the audio ends.
+
+    Returns:
+        The samples, and the file's total duration in seconds (the decoded length when the
+        file turns out shorter than its header says, as truncated files do).
+
+    Raises:
+        MerZooError: naming the file and the cause when it is missing or cannot be decoded.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise MerZooError(f"{path}: audio file not found")
+    try:
+        with sf.SoundFile(path) as f:
+            native, channels, total = f.samplerate, f.channels, f.frames
+            start = min(int(round(offset_s * native)), total)
+            stop = total if duration_s is None else min(total, start + int(np.ceil(duration_s * native)))
+            resampling = native != sample_rate
+            pre = min(start, _PREROLL)
+            post = _PREROLL if resampling else 0
+            f.seek(start - pre)
+            data = f.read(stop - start + pre + post, dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, ValueError, EOFError) as err:
+        cause = " ".join(str(err).split()) or type(err).__name__
+        raise MerZooError(f"{path}: cannot decode audio ({cause})") from None
+    wanted = stop - start + pre
+    if len(data) < wanted:  # the header promised more than the stream holds
+        total = start - pre + len(data)
+        stop = min(stop, total)
+    if total <= 0:
+        raise MerZooError(f"{path}: cannot decode audio (no samples)")
+    mono = _to_mono(data)
+    if resampling:
+        import soxr
+
+        mono = soxr.resample(mono, native, sample_rate, quality="HQ").astype(np.float32, copy=False)
+        first = int(round(pre * sample_rate / native))
+        n_out = int(np.ceil(max(stop - start, 0) * sample_rate / native))
+    else:
+        first, n_out = pre, stop - start
+    y = np.ascontiguousarray(mono[first : first + n_out])
+    return y, total / native
+
+
+def _to_mono(data: np.ndarray) -> np.ndarray:
+    """Average channels (columns) in float32, channel by channel (a strided mean is 30x slower)."""
+    mono = data[:, 0].copy()
+    for c in range(1, data.shape[1]):
+        mono += data[:, c]
+    if data.shape[1] > 1:
+        mono *= np.float32(1.0 / data.shape[1])
+    return mono
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above (librosa's default)."""
+    hz = np.asanyarray(hz, dtype=np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    logstep = np.log(6.4) / 27.0
+    mel = hz / f_sp
+    log_part = hz >= min_log_hz
+    mel[log_part] = min_log_hz / f_sp + np.log(hz[log_part] / min_log_hz) / logstep
+    return mel
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    hz = f_sp * mel
+    log_part = mel >= min_log_mel
+    hz[log_part] = min_log_hz * np.exp(logstep * (mel[log_part] - min_log_mel))
+    return hz
+
+
+@lru_cache(maxsize=8)
+def mel_filter_bank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """The ``(n_mels, 1 + n_fft // 2)`` Slaney-normalised filter bank of ``librosa.filters.mel``."""
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    edges = np.array([fmin, fmax], dtype=np.float64)
+    mel_freqs = _mel_to_hz(np.linspace(*_hz_to_mel(edges), n_mels + 2))
+    widths = np.diff(mel_freqs)
+    ramps = np.subtract.outer(mel_freqs, fft_freqs)
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_freqs[2:] - mel_freqs[:-2]))[:, None]
+    weights = weights.astype(np.float32)
+    weights.setflags(write=False)
+    return weights
+
+
+@lru_cache(maxsize=8)
+def _hann(n_fft: int) -> np.ndarray:
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    window.setflags(write=False)
+    return window
+
+
+def log_mel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Log-mel spectrogram of one window ``(n,)`` or a batch ``(b, n)`` of equal windows.
+
+    Same values as ``librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=...,
+    n_fft=..., hop_length=..., n_mels=..., fmin=..., fmax=...), ref=np.max, top_db=...)``,
+    with the reference maximum taken per window.
+
+    Returns:
+        float32 ``(n_mels, frames)``, or ``(b, n_mels, frames)`` for a batch.
+    """
+    import scipy.fft
+
+    y = np.asarray(y, dtype=np.float32)
+    single = y.ndim == 1
+    batch = y[None] if single else y
+    n_fft, hop = config.n_fft, config.hop_length
+    basis = mel_filter_bank(config.sample_rate, n_fft, config.n_mels, config.fmin, config.fmax)
+    used = np.flatnonzero(basis.any(axis=0))  # bins above fmax carry no weight: skip them
+    lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
+    padded = np.pad(batch, ((0, 0), (n_fft // 2, n_fft // 2)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
+    spectrum = scipy.fft.rfft(frames * _hann(n_fft), axis=-1)[..., lo:hi]
+    power = spectrum.real**2 + spectrum.imag**2
+    mel = np.matmul(basis[:, lo:hi], power.transpose(0, 2, 1))
+    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
+    ref = np.maximum(mel.max(axis=(1, 2), keepdims=True), 1e-10)
+    db -= 10.0 * np.log10(ref)
+    if config.top_db is not None:
+        db = np.maximum(db, db.max(axis=(1, 2), keepdims=True) - config.top_db)
+    db = db.astype(np.float32, copy=False)
+    return db[0] if single else db
+
+
+def window_starts(duration_s: float, config: FeatureConfig, start_s: float | None = None) -> np.ndarray:
+    """Start times of every whole ``clip_s`` window from ``start_s`` (default: the config's), hop ``hop_s``."""
+    start = config.start_s if start_s is None else start_s
+    room = duration_s - start - config.clip_s
+    if room < -_EPS:
+        return np.zeros(0, dtype=np.float64)
+    n = int(np.floor(room / config.hop_s + _EPS)) + 1
+    return start + config.hop_s * np.arange(n, dtype=np.float64)
+
+
+def window_slices(starts_s: np.ndarray, offset_s: float, config: FeatureConfig) -> list[slice]:
+    """Sample ranges of windows starting at ``starts_s`` in audio decoded from ``offset_s``."""
+    sr, n = config.sample_rate, config.clip_samples
+    base = int(round(offset_s * sr))
+    return [slice(int(round(s * sr)) - base, int(round(s * sr)) - base + n) for s in starts_s]
+
+
+def extract_windows(
+    path: str | os.PathLike[str], config: FeatureConfig, start_s: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel windows of any audio file, from ``start_s`` to its end (for prediction).
+
+    Returns:
+        ``(mel (n, n_mels, frames) float32, window start times in seconds (n,))``.
+
+    Raises:
+        MerZooError: the file cannot be decoded or is shorter than one window.
+    """
+    y, _ = load_audio(path, config.sample_rate, offset_s=start_s)
+    starts = window_starts(start_s + len(y) / config.sample_rate, config, start_s)
+    if len(starts) == 0:
+        raise MerZooError(
+            f"{path}: audio ends at {start_s + len(y) / config.sample_rate:.2f} s, "
+            f"shorter than one {config.clip_s:g}-s window from {start_s:g} s"
+        )
+    clips = np.stack([y[s] for s in window_slices(starts, start_s, config)])
+    return log_mel(clips, config), starts
