@@ -18,7 +18,7 @@ def test_models_lists_builtins_and_the_example_plugin(capsys: pytest.CaptureFixt
     code, out, _ = run(capsys, "models")
     assert code == 0
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line.strip()}
-    assert set(rows) == {"mean", "cnn_small", "vgg_bn", "crnn", "short_chunk_resnet", "mel_transformer", "example_mlp"}
+    assert set(rows) >= {"mean", "cnn_small", "vgg_bn", "crnn", "short_chunk_resnet", "mel_transformer", "example_mlp"}
     assert rows["cnn_small"][1:3] == ["built-in", "4,866"]
     assert rows["example_mlp"][1] == "mer-zoo-example"
     assert "(B, 1, n_mels, T)" in out and "Won et al. 2020" in out
