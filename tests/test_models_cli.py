@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mer_zoo.cli import main
@@ -30,3 +32,15 @@ def test_models_filters_by_pattern_and_explains_an_empty_match(capsys: pytest.Ca
     code, out, err = run(capsys, "models", "lstm*")
     assert code == 1 and out == ""
     assert err.startswith("mer-zoo: error: no model matches 'lstm*'; known models: cnn_small") and err.count("\n") == 1
+
+
+def test_the_example_plugin_trains_through_the_cli(
+    request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("mer_zoo.data", reason="training needs the dataset module")
+    demo_store: Path = request.getfixturevalue("demo_store")
+    args = ["--features", str(demo_store), "--out", str(tmp_path), "--epochs", "1", "--opt", "hidden=8"]
+    code, _, err = run(capsys, "train", "--model", "example_mlp", *args)
+    assert code == 0, err
+    (run_dir,) = tmp_path.iterdir()
+    assert run_dir.name.startswith("example_mlp-") and (run_dir / "best.pt").is_file()
