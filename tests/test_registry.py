@@ -27,6 +27,8 @@ from mer_zoo.models import register_model
 def good_net(*, n_mels=40, n_outputs=2):
     """A good plugin's model."""
     return torch.nn.Linear(n_mels, n_outputs)
+
+VALUE = 3
 '''
 
 DUPLICATE_PLUGIN = '''
@@ -174,17 +176,24 @@ def test_builtins_and_the_example_plugin_come_through_entry_points(fresh_registr
 def test_a_broken_plugin_warns_and_the_rest_still_work(fresh_registry: None, fake_site: Callable[..., None]) -> None:
     fake_site("broken-plugin", {"broken": "no_such_module_h3"})
     fake_site("dup-plugin", {"dup": "dup_plugin_h3"}, {"dup_plugin_h3": DUPLICATE_PLUGIN})
-    fake_site("good-plugin", {"good": "good_plugin_h3"}, {"good_plugin_h3": GOOD_PLUGIN})
+    fake_site("good-plugin", {"good": "good_plugin_h3", "const": "good_plugin_h3:VALUE"}, {"good_plugin_h3": GOOD_PLUGIN})
     with pytest.warns(RuntimeWarning) as caught:
         names = list_models()
     messages = sorted(str(w.message) for w in caught)
-    assert len(messages) == 2
+    assert len(messages) == 3
     assert "'broken' from broken-plugin" in messages[0] and "ModuleNotFoundError" in messages[0]
-    assert "'dup' from dup-plugin" in messages[1] and "built-in (mer_zoo.models.cnn)" in messages[1]
+    assert "'const' from good-plugin" in messages[1] and "neither a module nor a builder" in messages[1]
+    assert "'dup' from dup-plugin" in messages[2] and "built-in (mer_zoo.models.cnn)" in messages[2]
     assert set(names) >= BUILT_INS | {"example_mlp", "good_net"}
     assert get_model_info("good_net").source == "good-plugin"
     assert get_model_info("cnn_small").source == "built-in"
     assert get_model("good_net").in_features == 40
+
+
+def test_a_missing_install_is_explained(fresh_registry: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_entry_points", lambda: [])
+    with pytest.warns(RuntimeWarning, match="no built-in models.*pip install -e"):
+        assert list_models() == []
 
 
 def test_disabling_plugins_keeps_the_builtins(

@@ -155,7 +155,15 @@ def _ensure_loaded() -> None:
         return
     _loaded = True
     plugins_off = os.environ.get(_DISABLE_ENV, "").strip().lower() not in ("", "0", "false", "no")
-    for entry_point in _entry_points():
+    entry_points = _entry_points()
+    if not any(_distribution(ep) == _OWN_DISTRIBUTION for ep in entry_points):
+        warnings.warn(
+            f"no built-in models: mer-zoo's {ENTRY_POINT_GROUP!r} entry points are not installed "
+            "(run `pip install -e .` in the mer-zoo checkout)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    for entry_point in entry_points:
         dist = _distribution(entry_point)
         own = dist == _OWN_DISTRIBUTION
         if plugins_off and not own:
@@ -163,6 +171,8 @@ def _ensure_loaded() -> None:
         _loading_source = BUILT_IN if own else dist
         try:
             loaded = entry_point.load()
+            if not (inspect.ismodule(loaded) or callable(loaded)):
+                raise TypeError("it names neither a module nor a builder")
             registered = _models.get(entry_point.name.lower())
             if not inspect.ismodule(loaded) and (registered is None or registered[0] is not loaded):
                 register_model(entry_point.name)(loaded)
