@@ -60,8 +60,8 @@ def test_the_mean_model_predicts_the_fitted_mean_and_saves_it() -> None:
 
 def test_cnn_small_is_exactly_the_original() -> None:
     layers = list(get_model("cnn_small"))
-    kinds = [nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear]
-    assert [type(layer) for layer in layers] == kinds
+    block = [nn.Conv2d, nn.ReLU, nn.MaxPool2d]
+    assert [type(layer) for layer in layers] == [*block, *block, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear]
     conv1, conv2, linear = layers[0], layers[3], layers[8]
     assert (conv1.in_channels, conv1.out_channels, conv1.kernel_size, conv1.padding) == (1, 16, (3, 3), (0, 0))
     assert (conv2.in_channels, conv2.out_channels, conv2.kernel_size, conv2.padding) == (16, 32, (3, 3), (0, 0))

@@ -176,7 +176,8 @@ def test_builtins_and_the_example_plugin_come_through_entry_points(fresh_registr
 def test_a_broken_plugin_warns_and_the_rest_still_work(fresh_registry: None, fake_site: Callable[..., None]) -> None:
     fake_site("broken-plugin", {"broken": "no_such_module_h3"})
     fake_site("dup-plugin", {"dup": "dup_plugin_h3"}, {"dup_plugin_h3": DUPLICATE_PLUGIN})
-    fake_site("good-plugin", {"good": "good_plugin_h3", "const": "good_plugin_h3:VALUE"}, {"good_plugin_h3": GOOD_PLUGIN})
+    good = {"good": "good_plugin_h3", "const": "good_plugin_h3:VALUE"}
+    fake_site("good-plugin", good, {"good_plugin_h3": GOOD_PLUGIN})
     with pytest.warns(RuntimeWarning) as caught:
         names = list_models()
     messages = sorted(str(w.message) for w in caught)

@@ -36,7 +36,9 @@ class ResBlock(nn.Module):
 class ShortChunkResNet(nn.Module):
     """Input batch norm, seven stride-2 residual blocks, global max pooling, a dense head with dropout."""
 
-    def __init__(self, widths: Sequence[int] = (16, 16, 32, 32, 32, 32, 64), dropout: float = 0.5, n_outputs: int = 2) -> None:
+    def __init__(
+        self, widths: Sequence[int] = (16, 16, 32, 32, 32, 32, 64), dropout: float = 0.5, n_outputs: int = 2
+    ) -> None:
         super().__init__()
         self.spec_bn = nn.BatchNorm2d(1)
         self.blocks = nn.Sequential(*(ResBlock(cin, cout) for cin, cout in zip((1, *widths), widths)))
