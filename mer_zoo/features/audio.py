@@ -7,12 +7,14 @@ samples are then bit-identical to those of a whole-file decode.
 
 ``log_mel`` computes exactly what ``librosa.feature.melspectrogram`` followed by
 ``librosa.power_to_db(ref=np.max)`` computes (centred zero-padded STFT, periodic Hann window,
-Slaney mel filter bank), in float32 with ``scipy.fft``, about 2x faster and without importing
-librosa (0.7 s per process); the tests hold it to librosa within 0.001 dB.
+Slaney mel filter bank) with ``scipy.fft``, in float32 when the floor is at most 80 dB below
+the maximum (librosa's default): about 2x faster than librosa, and without importing it
+(0.7 s per process). The tests hold it to librosa within 0.001 dB.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -53,32 +55,34 @@ def load_audio(
         raise MerZooError(f"{path}: audio file not found")
     try:
         with sf.SoundFile(path) as f:
-            native, channels, total = f.samplerate, f.channels, f.frames
+            native, total = f.samplerate, f.frames
             start = min(int(round(offset_s * native)), total)
             stop = total if duration_s is None else min(total, start + int(np.ceil(duration_s * native)))
-            resampling = native != sample_rate
-            pre = min(start, _PREROLL)
-            post = _PREROLL if resampling else 0
-            f.seek(start - pre)
-            data = f.read(stop - start + pre + post, dtype="float32", always_2d=True)
+            # Decode from a pre-roll point whose time falls on the output sample grid, so the
+            # resampled span lines up with a resampled whole file; past `stop` when resampling.
+            step = native // math.gcd(native, sample_rate)
+            first_read = max(0, (start - _PREROLL) // step * step)
+            last_read = min(total, stop + (_PREROLL if native != sample_rate else 0))
+            f.seek(first_read)
+            data = f.read(last_read - first_read, dtype="float32", always_2d=True)
     except (RuntimeError, OSError, ValueError, EOFError) as err:
         cause = " ".join(str(err).split()) or type(err).__name__
         raise MerZooError(f"{path}: cannot decode audio ({cause})") from None
-    wanted = stop - start + pre
-    if len(data) < wanted:  # the header promised more than the stream holds
-        total = start - pre + len(data)
-        stop = min(stop, total)
+    if len(data) < last_read - first_read:  # the header promised more than the stream holds
+        total = first_read + len(data)
+        start, stop = min(start, total), min(stop, total)
     if total <= 0:
         raise MerZooError(f"{path}: cannot decode audio (no samples)")
     mono = _to_mono(data)
-    if resampling:
+    if native != sample_rate:
         import soxr
 
         mono = soxr.resample(mono, native, sample_rate, quality="HQ").astype(np.float32, copy=False)
-        first = int(round(pre * sample_rate / native))
-        n_out = int(np.ceil(max(stop - start, 0) * sample_rate / native))
+        begin = int(round(start * sample_rate / native))
+        first = begin - first_read * sample_rate // native
+        n_out = int(np.ceil(stop * sample_rate / native)) - begin
     else:
-        first, n_out = pre, stop - start
+        first, n_out = start - first_read, stop - start
     y = np.ascontiguousarray(mono[first : first + n_out])
     return y, total / native
 
@@ -150,7 +154,9 @@ def log_mel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """
     import scipy.fft
 
-    y = np.asarray(y, dtype=np.float32)
+    # float32 holds values within 80 dB of the maximum to 1e-4 dB; deeper floors need float64.
+    dtype = np.float32 if config.top_db is not None and config.top_db <= 80 else np.float64
+    y = np.asarray(y, dtype=dtype)
     single = y.ndim == 1
     batch = y[None] if single else y
     n_fft, hop = config.n_fft, config.hop_length
@@ -159,9 +165,9 @@ def log_mel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
     lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
     padded = np.pad(batch, ((0, 0), (n_fft // 2, n_fft // 2)))
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
-    spectrum = scipy.fft.rfft(frames * _hann(n_fft), axis=-1)[..., lo:hi]
+    spectrum = scipy.fft.rfft(frames * _hann(n_fft).astype(dtype), axis=-1)[..., lo:hi]
     power = spectrum.real**2 + spectrum.imag**2
-    mel = np.matmul(basis[:, lo:hi], power.transpose(0, 2, 1))
+    mel = np.matmul(basis[:, lo:hi].astype(dtype), power.transpose(0, 2, 1))
     db = 10.0 * np.log10(np.maximum(mel, 1e-10))
     ref = np.maximum(mel.max(axis=(1, 2), keepdims=True), 1e-10)
     db -= 10.0 * np.log10(ref)

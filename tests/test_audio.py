@@ -1,0 +1,121 @@
+"""Audio decoding and log-mel: span decoding equals whole-file decoding, log_mel equals librosa."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mer_zoo.config import FeatureConfig
+from mer_zoo.errors import MerZooError
+from mer_zoo.features.audio import extract_windows, load_audio, log_mel, mel_filter_bank, window_starts
+
+
+def _audio(root: Path) -> list[Path]:
+    return sorted((root / "DEAM_audio" / "MEMD_audio").glob("*.mp3"), key=lambda p: int(p.stem))
+
+
+def _whole_mono(path: Path) -> tuple[np.ndarray, int]:
+    data, rate = sf.read(path, dtype="float32", always_2d=True)
+    return data.mean(axis=1, dtype=np.float32), rate
+
+
+@pytest.fixture(scope="module")
+def stereo_44k(demo_root: Path) -> Path:
+    return next(p for p in _audio(demo_root) if sf.info(p).samplerate == 44100 and sf.info(p).channels == 2)
+
+
+def test_span_decoding_is_bit_identical_to_whole_file_decoding(stereo_44k: Path) -> None:
+    whole, rate = _whole_mono(stereo_44k)
+    for offset in (0.0, 15.0, 17.3):
+        y, duration = load_audio(stereo_44k, 44100, offset_s=offset, duration_s=10.0)
+        start = int(round(offset * rate))
+        assert y.dtype == np.float32 and y.shape == (10 * rate,)
+        np.testing.assert_allclose(y, whole[start : start + len(y)], rtol=0, atol=1e-7)
+    assert duration == pytest.approx(len(whole) / rate)
+
+
+def test_span_past_the_end_is_cut_short(stereo_44k: Path) -> None:
+    y, duration = load_audio(stereo_44k, 44100, offset_s=40.0, duration_s=30.0)
+    assert len(y) == pytest.approx((duration - 40.0) * 44100, abs=1)
+
+
+def test_other_rates_are_resampled_and_mono_files_read(demo_root: Path) -> None:
+    infos = {p: sf.info(p) for p in _audio(demo_root)}
+    at_48k = next(p for p, i in infos.items() if i.samplerate == 48000)
+    mono = next(p for p, i in infos.items() if i.channels == 1)
+    y, duration = load_audio(at_48k, 44100, offset_s=15.0, duration_s=5.0)
+    assert y.shape == (5 * 44100,)
+    reference, _ = librosa.load(at_48k, sr=44100, offset=15.0, duration=5.0)
+    np.testing.assert_allclose(y[2000:-2000], reference[2000:-2000], atol=1e-4)
+    assert duration == pytest.approx(infos[at_48k].duration, abs=1e-3)
+    y, _ = load_audio(mono, 44100, offset_s=15.0, duration_s=5.0)
+    assert y.ndim == 1 and y.shape == (5 * 44100,)
+
+
+@pytest.mark.parametrize(
+    ("content", "cause"),
+    [(None, "audio file not found"), (b"", "cannot decode audio"), (np.random.default_rng(0).bytes(50_000), "cannot decode audio")],
+    ids=["missing", "empty", "random-bytes"],
+)
+def test_unreadable_files_raise_one_line_errors_naming_the_file(tmp_path: Path, content: bytes | None, cause: str) -> None:
+    path = tmp_path / "7.mp3"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(MerZooError) as err:
+        load_audio(path, 44100)
+    message = str(err.value)
+    assert str(path) in message and cause in message and "\n" not in message
+
+
+def test_filter_bank_equals_librosa() -> None:
+    for sr, n_fft, n_mels, fmin, fmax in [(44100, 2048, 128, 0.0, 8000.0), (22050, 1024, 64, 30.0, 11025.0)]:
+        ours = mel_filter_bank(sr, n_fft, n_mels, fmin, fmax)
+        theirs = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [FeatureConfig(), FeatureConfig(sample_rate=22050, n_mels=64, n_fft=1024, hop_length=256, fmin=40.0, fmax=11025.0, top_db=None)],
+    ids=["defaults", "other-settings"],
+)
+def test_log_mel_matches_librosa_within_a_thousandth_of_a_db(stereo_44k: Path, config: FeatureConfig) -> None:
+    y, _ = load_audio(stereo_44k, config.sample_rate, offset_s=20.0, duration_s=2 * config.clip_s)
+    clips = y.reshape(2, config.clip_samples)
+    ours = log_mel(clips, config)
+    assert ours.shape == (2, config.n_mels, config.frames) and ours.dtype == np.float32
+    for clip, mel in zip(clips, ours):
+        power = librosa.feature.melspectrogram(
+            y=clip, sr=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
+            n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax,
+        )
+        reference = librosa.power_to_db(power, ref=np.max, top_db=config.top_db)
+        assert np.abs(mel - reference).max() < 1e-3
+        np.testing.assert_array_equal(log_mel(clip, config), mel)
+    assert FeatureConfig().frames == 431
+
+
+def test_window_starts() -> None:
+    config = FeatureConfig()
+    np.testing.assert_array_equal(window_starts(45.0, config), [15, 20, 25, 30, 35, 40])
+    np.testing.assert_array_equal(window_starts(44.9, config), [15, 20, 25, 30, 35])
+    np.testing.assert_array_equal(window_starts(12.0, config, start_s=0.0), [0.0, 5.0])
+    assert len(window_starts(19.9, config)) == 0
+
+
+def test_extract_windows_covers_the_whole_file(stereo_44k: Path, tmp_path: Path) -> None:
+    config = FeatureConfig()
+    mel, starts = extract_windows(stereo_44k, config)
+    duration = sf.info(stereo_44k).duration
+    assert mel.shape == (int(duration // 5), 128, 431)
+    np.testing.assert_array_equal(starts, 5.0 * np.arange(len(starts)))
+    whole, _ = _whole_mono(stereo_44k)
+    np.testing.assert_allclose(mel[3], log_mel(whole[15 * 44100 : 20 * 44100], config), atol=1e-4)
+    short = tmp_path / "short.wav"
+    sf.write(short, np.zeros(44100 * 3, dtype=np.float32), 44100)
+    with pytest.raises(MerZooError, match="shorter than one 5-s window"):
+        extract_windows(short, config)
