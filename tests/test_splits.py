@@ -53,7 +53,8 @@ def test_kfold_fold_sizes_differ_by_at_most_one_and_val_comes_from_training_fold
 def test_random_split_respects_default_and_custom_ratios() -> None:
     n = len(SONGS)
     split = parse_split("random", SONGS)
-    assert [len(split.train), len(split.val), len(split.test)] == [round(0.7 * n), round(0.85 * n) - round(0.7 * n), n - round(0.85 * n)]
+    cuts = [round(0.7 * n), round(0.85 * n)]
+    assert [len(split.train), len(split.val), len(split.test)] == [cuts[0], cuts[1] - cuts[0], n - cuts[1]]
     split = parse_split("random:0.8,0.1,0.1", SONGS, seed=3)
     assert abs(len(split.train) - 0.8 * n) <= 1 and abs(len(split.val) - 0.1 * n) <= 1
     assert split.params == {"seed": 3, "ratios": [0.8, 0.1, 0.1]}
@@ -87,7 +88,9 @@ def test_empty_part_is_a_one_line_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["bogus", "kfold", "kfold:0/5", "kfold:6/5", "kfold:2/1", "kfold:a/b", "random:0.5,0.5", "random:0.9,0.2,0.1", "mediaeval2015:3"]
+    "spec",
+    ["bogus", "kfold", "kfold:0/5", "kfold:6/5", "kfold:2/1", "kfold:a/b", "kfold:1/2/3"]
+    + ["random:0.5,0.5", "random:0.9,0.2,0.1", "random:x", "mediaeval2015:3"],
 )
 def test_bad_specs_are_input_errors(spec: str) -> None:
     with pytest.raises(InputError):
