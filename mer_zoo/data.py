@@ -1,0 +1,250 @@
+"""A torch Dataset over the feature store: direct reads of each window's bytes, song splits.
+
+Every segment of an uncompressed store is one contiguous chunk whose byte offset is known
+(``FeatureStore.mel_offsets``), so an item is one ``os.preadv`` of its bytes straight into
+a fresh array: no libhdf5 call, no global lock, and no mapping that would grow the resident
+memory as an epoch walks a large store (``benchmarks/bench_dataset.py`` measures this
+against ``np.memmap`` and per-clip ``.npy`` files). Compressed stores fall back to h5py.
+
+The dataset holds no open file until its first read, and reopens whenever it finds itself
+in a new process, so it pickles and works in DataLoader workers under fork and spawn.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from mer_zoo.augment import Augment
+from mer_zoo.config import FeatureConfig
+from mer_zoo.errors import InputError, MerZooError
+from mer_zoo.features.store import FeatureStore
+from mer_zoo.splits import SongSplit
+
+__all__ = ["SPLIT_NAMES", "FeatureDataset", "Normalizer"]
+
+SPLIT_NAMES = ("all", "train", "val", "test")
+_STD_FLOOR = 1e-6
+_FIT_BATCH = 64
+
+
+class Normalizer:
+    """Per-mel-bin standardisation: ``(mel - mean[bin]) / std[bin]``.
+
+    Args:
+        mean: ``(n_mels,)`` per-bin means.
+        std: ``(n_mels,)`` per-bin standard deviations (floored at 1e-6 when applied).
+    """
+
+    def __init__(self, mean: Sequence[float] | np.ndarray, std: Sequence[float] | np.ndarray) -> None:
+        self.mean = np.asarray(mean, dtype=np.float32).reshape(-1)
+        self.std = np.asarray(std, dtype=np.float32).reshape(-1)
+        if self.mean.shape != self.std.shape or self.mean.size == 0 or not np.isfinite(self.mean).all():
+            raise MerZooError("normalizer: mean and std must be finite and of the same non-zero length")
+        self._shift = self.mean[:, None]
+        self._scale = np.maximum(self.std, _STD_FLOOR)[:, None]
+
+    @property
+    def n_mels(self) -> int:
+        """Number of mel bins the statistics cover."""
+        return int(self.mean.size)
+
+    @classmethod
+    def fit(cls, dataset: FeatureDataset) -> Normalizer:
+        """Per-bin mean and std over every frame of ``dataset``, streamed in small batches.
+
+        Pass the training dataset only. Its own normalizer and augmentation are ignored.
+        """
+        count, mean, m2 = 0, np.zeros(dataset.config.n_mels), np.zeros(dataset.config.n_mels)
+        for start in range(0, len(dataset), _FIT_BATCH):
+            x = dataset.read_raw(range(start, min(start + _FIT_BATCH, len(dataset))))
+            n_b = x.shape[0] * x.shape[2]
+            mean_b = x.mean(axis=(0, 2), dtype=np.float64)
+            m2_b = np.square(x - mean_b.astype(np.float32)[:, None]).sum(axis=(0, 2), dtype=np.float64)
+            # Chan et al.'s pairwise update: exact merge of two partial means and M2 sums.
+            delta, total = mean_b - mean, count + n_b
+            mean += delta * (n_b / total)
+            m2 += m2_b + delta**2 * (count * n_b / total)
+            count = total
+        return cls(mean, np.sqrt(m2 / count))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able statistics, saved with a run."""
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Normalizer:
+        """Rebuild from ``to_dict`` output."""
+        try:
+            return cls(d["mean"], d["std"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise MerZooError(f"normalizer: malformed statistics ({err})") from None
+
+    def __call__(self, mel: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Normalise ``(..., n_mels, frames)`` windows; returns a new array or tensor."""
+        if isinstance(mel, torch.Tensor):
+            shift = torch.from_numpy(self._shift).to(mel.device)
+            return (mel - shift) / torch.from_numpy(self._scale).to(mel.device)
+        return (mel - self._shift) / self._scale
+
+    def apply_(self, mel: np.ndarray) -> np.ndarray:
+        """Normalise a float32 ``(..., n_mels, frames)`` array in place and return it."""
+        mel -= self._shift
+        mel /= self._scale
+        return mel
+
+
+class _Source:
+    """One process's open store: a raw file descriptor, or h5py for compressed stores."""
+
+    def __init__(self, path: Path, raw: bool, stamp: tuple[int, int, int]) -> None:
+        self.pid = os.getpid()
+        self.fd: int | None = None
+        self.file: h5py.File | None = None
+        if _stamp(path) != stamp:
+            raise MerZooError(f"{path}: the store changed since the dataset was opened; open it again")
+        if raw:
+            self.fd = os.open(path, os.O_RDONLY)
+        else:
+            self.file = h5py.File(path, "r")
+            self.mel = self.file["mel"]
+
+    def read_into(self, out: np.ndarray, row: int, offset: int) -> None:
+        if self.fd is not None:
+            if os.preadv(self.fd, [out], offset) != out.nbytes:
+                raise MerZooError(f"short read at byte {offset} of the store; it may be truncated")
+        else:
+            self.mel.read_direct(out, np.s_[row])
+
+    def __del__(self) -> None:
+        # A handle inherited through fork belongs to the parent: leave it alone.
+        if self.pid == os.getpid():
+            if self.fd is not None:
+                os.close(self.fd)
+            elif self.file is not None:
+                self.file.close()
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class FeatureDataset(torch.utils.data.Dataset):
+    """The windows of one split part of a feature store, as ``(mel, [arousal, valence])``.
+
+    Args:
+        store_path: a finished ``features.h5``.
+        split: ``all``, ``train``, ``val`` or ``test``: which part of ``songs`` to serve.
+        songs: the song split; required unless ``split`` is ``all`` (then: every window).
+        normalizer: per-bin statistics applied to every item (fit them on the train part).
+        augment: training-only augmentation, applied after normalisation; off when None.
+
+    Items are ``mel`` float32 ``(1, n_mels, frames)`` and ``target`` float32 ``(2,)``.
+    """
+
+    def __init__(
+        self,
+        store_path: str | os.PathLike[str],
+        split: str = "all",
+        *,
+        songs: SongSplit | None = None,
+        normalizer: Normalizer | None = None,
+        augment: Augment | None = None,
+    ) -> None:
+        self.store_path = Path(store_path)
+        if split not in SPLIT_NAMES:
+            raise InputError(f"unknown split part {split!r}: use {', '.join(SPLIT_NAMES)}")
+        if songs is None and split != "all":
+            raise InputError(f"the {split!r} part needs a song split (songs=...)")
+        if augment is not None and split in ("val", "test"):
+            raise InputError(f"augmentation applies to training items only, not to the {split} part")
+        with FeatureStore(self.store_path) as store:
+            self.config: FeatureConfig = store.config
+            segments = store.segments
+            offsets = store.mel_offsets()
+        self._stamp = _stamp(self.store_path)
+        if songs is None:
+            rows = np.arange(len(segments))
+            where = "the store"
+        else:
+            rows = np.flatnonzero(np.isin(segments["song_id"].to_numpy(), songs.part(split)))
+            where = f"the {split} part of split {songs.label()}"
+        if rows.size == 0:
+            raise MerZooError(f"{self.store_path}: no windows in {where}")
+        self.split, self.songs = split, songs
+        self.rows = rows
+        self.song_ids = segments["song_id"].to_numpy()[rows]
+        self.start_s = segments["start_s"].to_numpy()[rows]
+        self.targets = segments[["arousal", "valence"]].to_numpy(dtype=np.float32)[rows]
+        self._offsets = None if offsets is None else offsets[rows]
+        self._shape = (self.config.n_mels, self.config.frames)
+        if normalizer is not None and normalizer.n_mels != self.config.n_mels:
+            raise MerZooError(
+                f"{self.store_path}: normalizer has {normalizer.n_mels} mel bins, the store {self.config.n_mels}"
+            )
+        if augment is not None:
+            augment.check(*self._shape)
+        self.normalizer, self.augment = normalizer, augment
+        self._src: _Source | None = None
+
+    @property
+    def memory_mappable(self) -> bool:
+        """True when items are read straight from their byte offsets (uncompressed store)."""
+        return self._offsets is not None
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def song_id(self, idx: int) -> int:
+        """The song that item ``idx`` comes from."""
+        return int(self.song_ids[idx])
+
+    def _source(self) -> _Source:
+        if self._src is None or self._src.pid != os.getpid():
+            self._src = _Source(self.store_path, self._offsets is not None, self._stamp)
+        return self._src
+
+    def _read_into(self, out: np.ndarray, k: int) -> None:
+        offset = 0 if self._offsets is None else int(self._offsets[k])
+        self._source().read_into(out, int(self.rows[k]), offset)
+
+    def read_raw(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Items ``indices`` as stored, ``(len, n_mels, frames)``: no normalisation or augmentation."""
+        out = np.empty((len(indices), *self._shape), dtype=np.float32)
+        for j, k in enumerate(indices):
+            self._read_into(out[j], k)
+        return out
+
+    def read(self, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch for evaluation: normalised mels ``(len, 1, n_mels, frames)`` and targets (no augmentation)."""
+        mel = self.read_raw(indices)
+        if self.normalizer is not None:
+            self.normalizer.apply_(mel)
+        return torch.from_numpy(mel).unsqueeze(1), torch.from_numpy(self.targets[np.asarray(indices, dtype=np.int64)])
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        k = operator.index(idx)
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"item {idx} out of range for {len(self)} windows")
+        k %= len(self)
+        out = np.empty(self._shape, dtype=np.float32)
+        self._read_into(out, k)
+        if self.normalizer is not None:
+            self.normalizer.apply_(out)
+        mel = torch.from_numpy(out).unsqueeze(0)
+        if self.augment is not None:
+            mel = self.augment(mel)
+        return mel, torch.from_numpy(self.targets[k].copy())
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_src"] = None  # each process opens its own
+        return state
