@@ -13,7 +13,8 @@ Layout (row ``i`` of every ``segments/*`` column describes ``mel[i]``)::
 The writer keeps the file valid at every moment (HDF5 SWMR mode: a killed writer leaves a
 readable file) and commits one song at a time: its spectrograms and segment rows first,
 then its ``songs`` row. On resume, the ``songs`` and ``failures`` rows are the truth and
-anything written past them is dropped.
+anything written past them is dropped; so is the last row of each table, which a kill
+during its flush may have left half-written (redoing one song costs less than trusting it).
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
-import pandas as pd
 
 from mer_zoo import __version__
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import MerZooError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "FORMAT",
@@ -41,6 +44,7 @@ __all__ = [
     "FeatureStore",
     "SongFeatures",
     "StoreWriter",
+    "read_settings",
 ]
 
 FORMAT = "mer-zoo-features"
@@ -147,9 +151,9 @@ class StoreWriter:
         path = Path(path)
         fresh = path.with_name(path.name + ".resume")
         with h5py.File(path, "r", libver="latest", swmr=True) as old:
-            n_songs = old["songs/song_id"].shape[0]
+            n_songs = max(0, min(old[f"songs/{c}"].shape[0] for c in _SONGS) - 1)
             n_segments = _committed_segments(old, n_songs)
-            n_failures = min(old[f"failures/{c}"].shape[0] for c in _FAILURES)
+            n_failures = max(0, min(old[f"failures/{c}"].shape[0] for c in _FAILURES) - 1)
             keep = {"segments": n_segments, "songs": n_songs, "failures": n_failures}
             mel = old["mel"]
             with h5py.File(fresh, "w", libver="latest") as new:
@@ -244,6 +248,28 @@ def _committed_segments(f: h5py.File, n_songs: int) -> int:
     return int(f["songs/first_segment"][n_songs - 1] + f["songs/n_segments"][n_songs - 1])
 
 
+def read_settings(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """What decides whether a store (finished or not) can be reused: settings and completeness.
+
+    Returns:
+        ``{"feature_config", "dataset", "source_root", "compression", "complete"}``, or None
+        when ``path`` is not a readable mer-zoo store.
+    """
+    try:
+        with h5py.File(path, "r", libver="latest", swmr=True) as f:
+            if f.attrs.get("format") != FORMAT or int(f.attrs.get("format_version", -1)) != FORMAT_VERSION:
+                return None
+            return {
+                "feature_config": str(f.attrs["feature_config"]),
+                "dataset": str(f.attrs["dataset"]),
+                "source_root": str(f.attrs["source_root"]),
+                "compression": f["mel"].compression,
+                "complete": bool(f.attrs.get("complete", False)),
+            }
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 class FeatureStore:
     """Read access to a finished store: settings, tables and the ``mel`` array.
 
@@ -301,6 +327,8 @@ class FeatureStore:
         return int(self._file["mel"].shape[0])
 
     def _table(self, group: str) -> pd.DataFrame:
+        import pandas as pd
+
         columns = {}
         for name in _TABLES[group]:
             dset = self._file[f"{group}/{name}"]

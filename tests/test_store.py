@@ -1,0 +1,169 @@
+"""The feature store contract, read with plain h5py, the FeatureStore API and `mer-zoo info`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mer_zoo.config import FeatureConfig
+from mer_zoo.datasets import read_corpus
+from mer_zoo.errors import MerZooError
+from mer_zoo.features.audio import load_audio, log_mel
+from mer_zoo.features.store import STATIC_COLUMNS, FeatureStore, SongFeatures, StoreWriter
+
+SEGMENT_COLUMNS = ("song_id", "start_s", "end_s", "arousal", "valence")
+
+
+@pytest.fixture(scope="module")
+def corpus(demo_root: Path):
+    return {song.song_id: song for song in read_corpus(demo_root).songs}
+
+
+def test_layout_readable_with_plain_h5py(demo_store: Path) -> None:
+    with h5py.File(demo_store, "r") as f:
+        n = f["mel"].shape[0]
+        assert f["mel"].shape == (n, 128, 431) and f["mel"].dtype == np.float32
+        assert f["mel"].chunks == (1, 128, 431) and f["mel"].compression is None
+        for name in SEGMENT_COLUMNS:
+            assert f[f"segments/{name}"].shape == (n,)
+        for name in ("song_id", "path", "duration_s", "first_segment", "n_segments", *STATIC_COLUMNS):
+            assert f[f"songs/{name}"].ndim == 1
+        for name in ("song_id", "path", "reason"):
+            assert f[f"failures/{name}"].ndim == 1
+        attrs = dict(f.attrs)
+    assert attrs["format"] == "mer-zoo-features" and attrs["format_version"] == 1 and attrs["complete"]
+    assert FeatureConfig.from_json(attrs["feature_config"]) == FeatureConfig()
+    assert attrs["dataset"] == "deam"
+    assert {"mer_zoo_version", "h5py_version", "hdf5_version", "librosa_version"} <= set(attrs)
+
+
+def test_row_i_of_segments_describes_mel_i(demo_store: Path, demo_root: Path) -> None:
+    config = FeatureConfig()
+    with FeatureStore(demo_store) as store:
+        segments, songs = store.segments, store.songs.set_index("song_id")
+        for i in (0, len(segments) // 2, len(segments) - 1):
+            row = segments.iloc[i]
+            path = demo_root / songs.loc[row.song_id, "path"]
+            y, _ = load_audio(path, config.sample_rate, offset_s=row.start_s, duration_s=config.clip_s)
+            np.testing.assert_allclose(store.mel[i], log_mel(y, config), atol=1e-4)
+            assert row.end_s == row.start_s + config.clip_s
+
+
+def test_labels_are_the_means_of_the_dynamic_values_in_each_window(demo_store: Path, corpus) -> None:
+    with FeatureStore(demo_store) as store:
+        segments = store.segments
+    for row in segments.itertuples():
+        song = corpus[row.song_id]
+        inside = (song.times_s >= row.start_s) & (song.times_s < row.end_s)
+        assert inside.sum() == 10
+        assert row.arousal == pytest.approx(song.arousal[inside].mean(), abs=1e-6)
+        assert row.valence == pytest.approx(song.valence[inside].mean(), abs=1e-6)
+
+
+def test_window_counts_per_song(demo_store: Path, demo_root: Path, corpus) -> None:
+    with FeatureStore(demo_store) as store:
+        songs, segments = store.songs, store.segments
+    assert sorted(songs.song_id) == sorted(corpus)  # the demo data has no bad song
+    for song in songs.itertuples():
+        rows = segments.iloc[song.first_segment : song.first_segment + song.n_segments]
+        assert (rows.song_id == song.song_id).all()
+        audio_s = sf.info(demo_root / song.path).duration
+        assert song.duration_s == pytest.approx(audio_s, abs=1e-3)
+        if song.song_id > 2000:  # full songs: windows over the whole annotated span
+            assert song.n_segments > 6
+            assert rows.end_s.max() > corpus[song.song_id].times_s[-1] - 5
+        elif audio_s < 45.0:  # the short excerpt: its last window is past the end of the audio
+            assert song.n_segments == 5 and rows.end_s.max() == 40.0
+        else:
+            assert song.n_segments == 6 and list(rows.start_s) == [15, 20, 25, 30, 35, 40]
+        for column in STATIC_COLUMNS:
+            assert getattr(song, column) == pytest.approx(corpus[song.song_id].static[column], nan_ok=True)
+    assert songs.n_segments.sum() == len(segments)
+    assert any(s.song_id > 2000 for s in songs.itertuples()) and (songs.n_segments == 5).sum() >= 1
+
+
+def test_memory_mapped_reads_equal_h5py_reads(demo_store: Path) -> None:
+    with FeatureStore(demo_store) as store:
+        offsets = store.mel_offsets()
+        expected = store.mel[[0, 7, len(store) - 1]]
+    assert offsets is not None
+    for row, index in zip(expected, (0, 7, len(offsets) - 1)):
+        mapped = np.memmap(demo_store, dtype=np.float32, mode="r", offset=int(offsets[index]), shape=(128, 431))
+        np.testing.assert_array_equal(mapped, row)
+
+
+def _features(song_id: int, n: int) -> SongFeatures:
+    rng = np.random.default_rng(song_id)
+    config = FeatureConfig(n_mels=8, n_fft=256, hop_length=2205, sample_rate=44100)
+    return SongFeatures(
+        song_id=song_id,
+        path=f"{song_id}.mp3",
+        duration_s=45.0,
+        mel=rng.normal(size=(n, 8, config.frames)).astype(np.float32),
+        start_s=15.0 + 5 * np.arange(n),
+        end_s=20.0 + 5 * np.arange(n),
+        arousal=rng.uniform(-1, 1, n).astype(np.float32),
+        valence=rng.uniform(-1, 1, n).astype(np.float32),
+        static=dict.fromkeys(STATIC_COLUMNS, 5.0),
+    )
+
+
+def test_resume_keeps_the_committed_songs_but_redoes_the_last_of_each_table(tmp_path: Path) -> None:
+    config = FeatureConfig(n_mels=8, n_fft=256, hop_length=2205)
+    path = tmp_path / "f.h5.partial"
+    writer = StoreWriter.create(path, config, dataset="deam", source_root=str(tmp_path))
+    for song_id in (1, 2, 3):
+        writer.append_song(_features(song_id, 3))
+    writer.append_failure(4, "4.mp3", "bad")
+    writer.append_failure(5, "5.mp3", "worse")
+    f = writer._file  # a kill in the middle of song 6's commit: segments written, songs row half
+    f["mel"].resize(12, axis=0)
+    f["songs/song_id"].resize(4, axis=0)
+    f["songs/song_id"][3] = 6
+    f.flush()
+    writer.close()
+
+    resumed = StoreWriter.resume(path)
+    assert resumed.done_song_ids() == {1, 2, 4}
+    resumed.append_song(_features(3, 3))
+    resumed.append_failure(5, "5.mp3", "worse")
+    resumed.close(complete=True)
+    with FeatureStore(path) as store:
+        assert len(store) == 9 and list(store.songs.song_id) == [1, 2, 3]
+        assert list(store.failures.reason) == ["bad", "worse"]
+        np.testing.assert_array_equal(store.mel[6:9], _features(3, 3).mel)
+        assert list(store.songs.first_segment) == [0, 3, 6]
+
+
+def test_an_unfinished_store_or_another_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "f.h5"
+    StoreWriter.create(path, FeatureConfig(), dataset="deam", source_root=".").close()
+    with pytest.raises(MerZooError, match="still being built"):
+        FeatureStore(path)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = 1
+    with pytest.raises(MerZooError, match="not a mer-zoo feature store"):
+        FeatureStore(other)
+    (tmp_path / "text.h5").write_text("hello")
+    with pytest.raises(MerZooError, match="not a readable HDF5 file"):
+        FeatureStore(tmp_path / "text.h5")
+
+
+def test_info_command(demo_store: Path) -> None:
+    mer_zoo = Path(sys.executable).with_name("mer-zoo")
+    text = subprocess.run([mer_zoo, "info", demo_store], capture_output=True, text=True, check=True).stdout
+    with FeatureStore(demo_store) as store:
+        n_songs, n_segments = len(store.songs), len(store)
+    assert f"songs:       {n_songs} built, 0 failed" in text
+    assert f"segments:    {n_segments} x 128 x 431" in text and "n_mels=128" in text and "MiB" in text
+    described = json.loads(subprocess.run([mer_zoo, "info", demo_store, "--json"], capture_output=True, text=True, check=True).stdout)
+    assert described["segments"] == n_segments and described["feature_config"]["fmax"] == 8000.0
+    assert described["failed"] == []
