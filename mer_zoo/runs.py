@@ -1,0 +1,152 @@
+"""A run directory on disk: its file names, checkpoints, and rebuilding its model.
+
+Layout (written by :func:`mer_zoo.train.train`)::
+
+    RUN/config.json    every setting, the store's path and feature settings, the split's
+                       song ids, the normaliser and the training-target mean
+    RUN/history.csv    epoch, train_loss, val_loss, lr, seconds, data_seconds
+    RUN/best.pt        the weights with the lowest validation loss
+    RUN/last.pt        the latest epoch plus optimiser, scheduler and RNG state (resume)
+    RUN/metrics.json   validation and test figures of best.pt against the mean baseline
+    RUN/curves.png     the loss curves
+
+Checkpoints hold only tensors and plain Python values, so they load with
+``torch.load(weights_only=True)``: opening one never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mer_zoo.config import FeatureConfig
+from mer_zoo.errors import InputError, MerZooError
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Run",
+    "load_checkpoint",
+    "open_run",
+    "save_checkpoint",
+    "write_json",
+]
+
+CHECKPOINT_FORMAT = "mer-zoo-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically (a crash never leaves half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Save ``payload`` (tensors and plain values) with the format tag, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **payload}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; a damaged or foreign file -> MerZooError."""
+    if not path.is_file():
+        raise MerZooError(f"{path}: no such checkpoint")
+    try:
+        data = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # truncated zip, foreign pickle, tampered records: all the same to the user
+        cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise MerZooError(f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint ({cause[:200]})") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise MerZooError(f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint (no format={CHECKPOINT_FORMAT!r})")
+    if data.get("format_version") != CHECKPOINT_VERSION:
+        raise MerZooError(
+            f"{path}: checkpoint format version {data.get('format_version')}, "
+            f"this mer-zoo reads version {CHECKPOINT_VERSION}"
+        )
+    if not isinstance(data.get("state_dict"), dict):
+        raise MerZooError(f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint (no state_dict)")
+    return data
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished (or interrupted) training run, read from its ``config.json``."""
+
+    path: Path
+    config: dict[str, Any]
+
+    @property
+    def model_name(self) -> str:
+        """The registry name of the trained model."""
+        return str(self.config["model"]["name"])
+
+    @property
+    def model_options(self) -> dict[str, Any]:
+        """The keyword options the model was built with."""
+        return dict(self.config["model"]["options"])
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        """The feature settings of the store the run was trained on."""
+        return FeatureConfig(**self.config["store"]["feature_config"])
+
+    @property
+    def store_path(self) -> Path:
+        """The store the run was trained on."""
+        return Path(self.config["store"]["path"])
+
+    @property
+    def train_mean(self) -> list[float]:
+        """``[arousal, valence]`` mean of the training targets (the mean baseline)."""
+        return [float(v) for v in self.config["train_mean"]]
+
+    def split(self) -> Any:
+        """The run's song-level split (a :class:`mer_zoo.splits.SongSplit`)."""
+        from mer_zoo.splits import SongSplit
+
+        return SongSplit.from_dict(self.config["split"])
+
+    def normalizer(self) -> Any:
+        """The run's per-mel-bin normaliser (a :class:`mer_zoo.data.Normalizer`)."""
+        from mer_zoo.data import Normalizer
+
+        return Normalizer.from_dict(self.config["normalizer"])
+
+    def build_model(self, checkpoint: str = "best.pt", device: str | torch.device = "cpu") -> torch.nn.Module:
+        """Rebuild the model from the registry and load ``checkpoint``'s weights (eval mode)."""
+        from mer_zoo.models import get_model
+
+        path = self.path / checkpoint
+        data = load_checkpoint(path, device)
+        model = get_model(self.model_name, n_mels=self.feature_config.n_mels, **self.model_options)
+        try:
+            model.load_state_dict(data["state_dict"])
+        except (RuntimeError, KeyError, TypeError) as err:
+            cause = str(err).strip().splitlines()[0]
+            raise MerZooError(
+                f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint ({cause[:200]})"
+            ) from None
+        return model.to(device).eval()
+
+
+def open_run(path: str | os.PathLike[str]) -> Run:
+    """Open a run directory; a missing folder or ``config.json`` -> InputError."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"{path}: no such run directory")
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        raise InputError(f"{path}: not a mer-zoo run directory (no config.json)")
+    try:
+        config = json.loads(cfg.read_text())
+        _ = config["model"]["name"], config["store"]["feature_config"], config["split"], config["normalizer"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise MerZooError(f"{cfg}: unreadable run configuration ({err})") from None
+    return Run(path=path, config=config)
