@@ -169,6 +169,165 @@ def models(
 # --- training commands ---------------------------------------------------------------------
 
 
+def _option_value(text: str) -> object:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _model_options(pairs: list[str]) -> dict[str, object]:
+    from mer_zoo.errors import InputError
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--opt {pair!r}: expected KEY=VALUE, e.g. --opt dropout=0.2")
+        options[key.strip().replace("-", "_")] = _option_value(value.strip())
+    return options
+
+
+def _writable(path: Optional[Path], flag: str) -> None:
+    from mer_zoo.errors import InputError
+
+    if path is not None and not path.parent.resolve().is_dir():
+        raise InputError(f"{flag} {path}: folder {path.parent} does not exist")
+
+
+@app.command("train")
+def train(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model name (see `mer-zoo models`)."),
+    features: Path = typer.Option(Path("features.h5"), "--features", help="Feature store from build-features."),
+    out: Path = typer.Option(Path("runs"), "--out", help="Folder for run directories ({model}-{timestamp})."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs [default: 30; with --resume: the run's]."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Windows per batch."),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Adam weight decay."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, initialisation and shuffling."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (mixed precision on CUDA)."),
+    split: str = typer.Option("random", "--split", help="random | random:0.8,0.1,0.1 | kfold:I/K | mediaeval2015 (by song)."),
+    patience: int = typer.Option(5, "--patience", help="Stop after this many epochs without validation improvement."),
+    schedule: str = typer.Option("plateau", "--schedule", help="Learning-rate schedule: plateau or cosine."),
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes (0: load in the training process)."),
+    augment: bool = typer.Option(False, "--augment", help="Augment training spectrograms."),
+    opt: list[str] = typer.Option([], "--opt", help="Model option KEY=VALUE (repeatable), passed to the builder."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run directory from its last.pt."),
+) -> None:
+    """Train a model on a feature store into a run directory, and score it against the mean baseline."""
+    from mer_zoo.errors import InputError
+
+    if resume is not None:
+        from mer_zoo.runs import open_run
+        from mer_zoo.train import resume as resume_run
+
+        run = open_run(resume)
+        if model is not None and model.lower() != run.model_name:
+            raise InputError(f"--resume {resume}: the run trains {run.model_name!r}, not {model!r}")
+        path = resume_run(run.path, epochs=epochs)
+    else:
+        if model is None:
+            raise InputError("--model is required (or --resume RUN_DIR); list models with `mer-zoo models`")
+        if out.exists() and not out.is_dir():
+            raise InputError(f"--out {out}: not a folder")
+        from mer_zoo.train import TrainConfig, train as train_run
+
+        config = TrainConfig(
+            model=model, features=features, out=out, epochs=30 if epochs is None else epochs,
+            batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, device=device,
+            split=split, patience=patience, schedule=schedule, num_workers=workers, augment=augment,
+            model_options=_model_options(opt),
+        )  # fmt: skip
+        path = train_run(config)
+    typer.echo(f"run: {path}")
+
+
+@app.command("evaluate")
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `mer-zoo train`."),
+    features: Optional[Path] = typer.Option(None, "--features", help="Score on every song of this store instead."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+) -> None:
+    """Score a run's best checkpoint on its validation and test songs (or on another store)."""
+    from mer_zoo.errors import InputError
+    from mer_zoo.evaluate import evaluate as evaluate_run
+    from mer_zoo.runs import write_json
+    from mer_zoo.train import make_console, summary_table
+
+    if features is not None and not features.is_file():
+        raise InputError(f"--features {features}: no such feature store")
+    _writable(json_out, "--json")
+    result = evaluate_run(run_dir, features, device=device)
+    make_console().print(summary_table(result))
+    if json_out is not None:
+        write_json(json_out, result)
+        typer.echo(f"wrote {json_out}")
+
+
+@app.command("compare")
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories to rank by test MSE."),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write the table as Markdown."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table as CSV."),
+) -> None:
+    """Rank runs by test MSE, next to the mean baseline, in one leaderboard."""
+    from mer_zoo.evaluate import compare as compare_runs
+    from mer_zoo.evaluate import leaderboard_markdown, leaderboard_table
+    from mer_zoo.train import make_console
+
+    _writable(markdown, "--markdown")
+    _writable(csv, "--csv")
+    board = compare_runs(run_dirs)
+    make_console().print(leaderboard_table(board))
+    if not board.attrs["same_test_songs"]:
+        typer.echo("mer-zoo: warning: the runs were tested on different songs; their figures are not comparable", err=True)
+    if markdown is not None:
+        markdown.write_text(leaderboard_markdown(board))
+        typer.echo(f"wrote {markdown}")
+    if csv is not None:
+        board.to_csv(csv, index=False)
+        typer.echo(f"wrote {csv}")
+
+
+@app.command("predict")
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `mer-zoo train`."),
+    songs: list[Path] = typer.Argument(..., help="Audio files (any length, sample rate or channels)."),
+    out: Path = typer.Option(Path("predictions.csv"), "--out", help="CSV of arousal and valence per window."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw each song's path on the valence-arousal plane."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Predict arousal and valence for every window of each audio file."""
+    from mer_zoo.predict import predict as predict_files
+
+    _writable(out, "--out")
+    _writable(plot, "--plot")
+    result = predict_files(run_dir, songs, device=device)
+    for path, reason in result.failures:
+        typer.echo(f"mer-zoo predict: error: {reason if path in reason else f'{path}: {reason}'}", err=True)
+    table = result.table
+    if len(table):
+        table.to_csv(out, index=False, float_format="%.4f")
+        for name, g in table.groupby("file", sort=False):
+            typer.echo(f"{name}: {len(g)} windows, mean arousal {g['arousal'].mean():+.3f}, valence {g['valence'].mean():+.3f}")
+        typer.echo(f"wrote {out} ({len(table)} windows from {table['file'].nunique()} files)")
+        if plot is not None:
+            from mer_zoo.plots import plot_va
+
+            plot_va(result.paths(), plot)
+            typer.echo(f"wrote {plot}")
+    if result.failures:
+        raise typer.Exit(1)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning usage and input errors into one-line messages."""
     from mer_zoo.errors import MerZooError
