@@ -66,8 +66,7 @@ def load_audio(
             f.seek(first_read)
             data = f.read(last_read - first_read, dtype="float32", always_2d=True)
     except (RuntimeError, OSError, ValueError, EOFError) as err:
-        cause = " ".join(str(err).split()) or type(err).__name__
-        raise MerZooError(f"{path}: cannot decode audio ({cause})") from None
+        raise MerZooError(f"{path}: cannot decode audio ({_cause(err)})") from None
     if len(data) < last_read - first_read:  # the header promised more than the stream holds
         total = first_read + len(data)
         start, stop = min(start, total), min(stop, total)
@@ -85,6 +84,14 @@ def load_audio(
         first, n_out = start - first_read, stop - start
     y = np.ascontiguousarray(mono[first : first + n_out])
     return y, total / native
+
+
+def _cause(err: Exception) -> str:
+    """libsndfile's reason, minus its "Error opening PATH:" prefix and its misleading "does not exist"."""
+    text = " ".join(str(getattr(err, "error_string", None) or err).split()) or type(err).__name__
+    if "does not exist" in text:  # what libsndfile says of an existing file it cannot parse
+        return "unrecognised or corrupt audio data"
+    return text
 
 
 def _to_mono(data: np.ndarray) -> np.ndarray:

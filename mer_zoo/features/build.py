@@ -106,6 +106,8 @@ def build_features(
     if compression not in COMPRESSIONS:
         raise InputError(f"unknown compression {compression!r}; use one of: none, gzip, lzf")
     _check_writable(out)
+    if scheduler:
+        _check_reachable(scheduler)
     from mer_zoo.datasets import read_corpus
 
     corpus = read_corpus(root, dataset)
@@ -157,6 +159,21 @@ def _check_writable(out: Path) -> None:
             pass
     except OSError as err:
         raise InputError(f"{parent}: output folder is not writable ({err.strerror})") from None
+
+
+def _check_reachable(scheduler: str) -> None:
+    """Fail at once on a TCP scheduler address that refuses connections (Dask would retry for 10 s)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+    if parts.scheme != "tcp":
+        return  # tls://, ucx://...: left to Dask
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=5):
+            pass
+    except (OSError, ValueError, TypeError) as err:
+        raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
 
 
 @contextmanager
@@ -256,6 +273,8 @@ def _dask_client(workers: int, scheduler: str | None, config: FeatureConfig) -> 
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                # the scheduler's HTTP endpoint starts even without a dashboard: any free port
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 silence_logs=logging.ERROR,
             )
         client = Client(cluster)

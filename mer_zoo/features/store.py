@@ -11,8 +11,8 @@ Layout (row ``i`` of every ``segments/*`` column describes ``mel[i]``)::
            complete, mer_zoo_version, h5py_version, hdf5_version, librosa_version
 
 The writer keeps the file valid at every moment (HDF5 SWMR mode: a killed writer leaves a
-readable file) and commits one song at a time: its spectrograms and segment rows first,
-then its ``songs`` row. On resume, the ``songs`` and ``failures`` rows are the truth and
+readable file) and commits one song at a time: its spectrograms, segment rows and ``songs``
+row, then a flush. On resume, the ``songs`` and ``failures`` rows are the truth and
 anything written past them is dropped; so is the last row of each table, which a kill
 during its flush may have left half-written (redoing one song costs less than trusting it).
 """
@@ -102,6 +102,9 @@ class StoreWriter:
 
     def __init__(self, file: h5py.File) -> None:
         self._file = file
+        # Looking datasets up by path costs more than writing a row: do it once.
+        self._dsets = {"mel": file["mel"]}
+        self._dsets.update({f"{g}/{c}": file[f"{g}/{c}"] for g, columns in _TABLES.items() for c in columns})
 
     @classmethod
     def create(
@@ -192,17 +195,20 @@ class StoreWriter:
         return {int(s) for s in done}
 
     def append_song(self, song: SongFeatures) -> None:
-        """Write one song's windows, then commit it with its ``songs`` row."""
-        f = self._file
-        first = f["segments/song_id"].shape[0]
+        """Write one song's windows and its ``songs`` row, then flush: the song is committed.
+
+        One flush per song is enough: a kill during it can only spoil this last song, and
+        ``resume`` always redoes the last song.
+        """
+        d = self._dsets
+        first = d["segments/song_id"].shape[0]
         n = len(song.start_s)
-        _append(f["mel"], np.asarray(song.mel, dtype=np.float32).reshape(n, *f["mel"].shape[1:]))
-        _append(f["segments/song_id"], np.full(n, song.song_id))
-        _append(f["segments/start_s"], song.start_s)
-        _append(f["segments/end_s"], song.end_s)
-        _append(f["segments/arousal"], song.arousal)
-        _append(f["segments/valence"], song.valence)
-        f.flush()
+        _append(d["mel"], np.asarray(song.mel, dtype=np.float32).reshape(n, *d["mel"].shape[1:]))
+        _append(d["segments/song_id"], np.full(n, song.song_id))
+        _append(d["segments/start_s"], song.start_s)
+        _append(d["segments/end_s"], song.end_s)
+        _append(d["segments/arousal"], song.arousal)
+        _append(d["segments/valence"], song.valence)
         row: dict[str, Any] = {
             "song_id": [song.song_id],
             "path": [song.path],
@@ -212,16 +218,16 @@ class StoreWriter:
         }
         row.update({name: [song.static.get(name, np.nan)] for name in STATIC_COLUMNS})
         for name, values in row.items():
-            _append(f[f"songs/{name}"], values)
-        f.flush()
+            _append(d[f"songs/{name}"], values)
+        self._file.flush()
 
     def append_failure(self, song_id: int, path: str, reason: str) -> None:
         """Record a song that could not be extracted, with a one-line reason."""
-        f = self._file
-        _append(f["failures/song_id"], [song_id])
-        _append(f["failures/path"], [path])
-        _append(f["failures/reason"], [reason])
-        f.flush()
+        d = self._dsets
+        _append(d["failures/song_id"], [song_id])
+        _append(d["failures/path"], [path])
+        _append(d["failures/reason"], [reason])
+        self._file.flush()
 
     def close(self, *, complete: bool = False) -> None:
         """Close the file; ``complete=True`` marks the build finished."""

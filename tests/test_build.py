@@ -1,0 +1,195 @@
+"""build-features: bad songs become per-song failures, usage errors stop before work, resume."""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mer_zoo.cli import main
+from mer_zoo.config import FeatureConfig
+from mer_zoo.errors import InputError
+from mer_zoo.features.build import build_features
+from mer_zoo.features.store import STATIC_COLUMNS, FeatureStore, SongFeatures, StoreWriter
+
+AUDIO = Path("DEAM_audio/MEMD_audio")
+DYNAMIC = Path("DEAM_Annotations/annotations/annotations averaged per song/dynamic (per second annotations)")
+
+
+def datasets(path: Path) -> dict[str, np.ndarray]:
+    """Every dataset of an HDF5 file, read whole."""
+    found: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: found.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return found
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    left, right = datasets(a), datasets(b)
+    assert sorted(left) == sorted(right)
+    for name in left:
+        assert np.array_equal(left[name], right[name]), name
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return exit_.value.code, captured.out, captured.err
+
+
+def song_ids(root: Path) -> list[int]:
+    return sorted(int(p.stem) for p in (root / AUDIO).glob("*.mp3"))
+
+
+def blank_annotations(root: Path, song_id: int) -> None:
+    for name in ("arousal.csv", "valence.csv"):
+        path = root / DYNAMIC / name
+        lines = path.read_text().splitlines()
+        width = lines[0].count(",")
+        path.write_text("\n".join(f"{song_id}" + "," * width if line.startswith(f"{song_id},") else line for line in lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def bad_root(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int, str]]:
+    """A copy of the demo data with one song of each kind of bad input, and the expected reasons."""
+    root = tmp_path_factory.mktemp("bad") / "deam"
+    shutil.copytree(demo_root, root)
+    ids = song_ids(root)
+    audio = root / AUDIO
+    corrupt, truncated, missing, empty, short, donor = ids[:6]
+    (audio / f"{corrupt}.mp3").write_bytes(np.random.default_rng(0).bytes(60_000))
+    data = (audio / f"{truncated}.mp3").read_bytes()
+    (audio / f"{truncated}.mp3").write_bytes(data[: int(len(data) * 0.4)])
+    (audio / f"{missing}.mp3").unlink()
+    shutil.copy(audio / f"{donor}.mp3", audio / "3.mp3")  # audio but no annotation rows
+    blank_annotations(root, empty)
+    sf.write(audio / f"{short}.mp3", np.zeros((12 * 44100, 2), np.float32), 44100, format="MP3")
+    expected = {
+        corrupt: "cannot decode audio",
+        truncated: "audio ends at",
+        missing: "audio file not found",
+        3: "no dynamic annotations",
+        empty: "no dynamic annotations",
+        short: "audio ends at 12.0",
+    }
+    return root, expected
+
+
+def test_every_bad_input_is_a_per_song_failure_and_the_rest_is_built(
+    bad_root: tuple[Path, dict[int, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, expected = bad_root
+    out = tmp_path / "features.h5"
+    code, stdout, _ = run_cli(["build-features", "--root", root, "--out", out, "--workers", "2", "--no-progress"], capsys)
+    assert code == 1
+    with FeatureStore(out) as store:
+        failures = dict(zip(store.failures.song_id, store.failures.reason))
+        built = set(store.songs.song_id)
+    assert sorted(failures) == sorted(expected)
+    for song_id, cause in expected.items():
+        assert cause in failures[song_id] and "\n" not in failures[song_id], failures[song_id]
+        assert str(song_id) in stdout
+    assert built == set(song_ids(root)) - set(expected)
+    assert "songs failed" in stdout and "6" in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--root", "{tmp}/nowhere"], "no such dataset folder"),
+        (["--root", "{tmp}"], "no DEAM dynamic annotations found"),
+        (["--root", "{demo}", "--dataset", "pmemo2"], "unknown dataset"),
+        (["--root", "{demo}", "--out", "{tmp}/missing/features.h5"], "output folder does not exist"),
+        (["--root", "{demo}", "--out", "{tmp}/file.txt/features.h5"], "output folder does not exist"),
+        (["--root", "{demo}", "--out", "{tmp}"], "is a folder"),
+        (["--root", "{demo}", "--n-mels", "0"], "n_mels must be positive"),
+        (["--root", "{demo}", "--fmax", "30000"], "fmax"),
+        (["--root", "{demo}", "--compression", "zstd"], "unknown compression"),
+        (["--root", "{demo}", "--workers", "0"], "--workers must be at least 1"),
+        (["--root", "{demo}", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_usage_errors_exit_2_before_any_work(
+    args: list[str], message: str, demo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file.txt").write_text("")
+    args = [a.format(tmp=tmp_path, demo=demo_root) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "features.h5")]
+    code, stdout, stderr = run_cli(["build-features", *args, "--no-progress"], capsys)
+    assert code == 2
+    assert message in stderr and stderr.count("\n") == 1 and stderr.startswith("mer-zoo: error:")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def _stopped_build(store: Path, partial: Path, root: Path, n_songs: int) -> None:
+    """A .partial holding the first songs of ``store``, as a stopped build leaves it."""
+    with FeatureStore(store) as done:
+        songs, segments = done.songs, done.segments
+        writer = StoreWriter.create(partial, done.config, dataset="deam", source_root=str(root.resolve()))
+        for song in songs.iloc[:n_songs].itertuples():
+            rows = slice(song.first_segment, song.first_segment + song.n_segments)
+            writer.append_song(
+                SongFeatures(
+                    song_id=song.song_id,
+                    path=song.path,
+                    duration_s=song.duration_s,
+                    mel=done.mel[rows],
+                    start_s=segments.start_s.values[rows],
+                    end_s=segments.end_s.values[rows],
+                    arousal=segments.arousal.values[rows],
+                    valence=segments.valence.values[rows],
+                    static={name: getattr(song, name) for name in STATIC_COLUMNS},
+                )
+            )
+    writer.close()
+
+
+def test_a_stopped_build_resumes_to_the_same_store(demo_root: Path, demo_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "features.h5"
+    partial = tmp_path / "features.h5.partial"
+    _stopped_build(demo_store, partial, demo_root, n_songs=5)
+    summary = build_features(demo_root, out, workers=1, progress=False)
+    assert summary.songs_resumed == 4 and summary.songs_this_run == summary.songs_total - 4  # the last one is redone
+    assert summary.exit_code == 0 and summary.songs_ok == summary.songs_total
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.h5"]
+    assert_same_store(out, demo_store)
+
+
+def test_a_complete_store_is_kept_refused_or_overwritten(demo_root: Path, demo_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "features.h5"
+    shutil.copy(demo_store, out)
+    before = out.read_bytes()
+
+    summary = build_features(demo_root, out, workers=1, progress=False)
+    assert summary.up_to_date and summary.songs_this_run == 0 and "nothing to do" in summary.notes[-1]
+    assert out.read_bytes() == before
+
+    with pytest.raises(InputError, match=r"different settings: n_mels=128 \(asked 64\).*--overwrite"):
+        build_features(demo_root, out, workers=1, progress=False, config=FeatureConfig(n_mels=64))
+    with pytest.raises(InputError, match="compression None"):
+        build_features(demo_root, out, workers=1, progress=False, compression="lzf")
+    assert out.read_bytes() == before
+
+    summary = build_features(demo_root, out, workers=1, progress=False, overwrite=True, config=FeatureConfig(n_mels=64), compression="lzf")
+    assert not summary.up_to_date and summary.songs_this_run == summary.songs_total
+    with FeatureStore(out) as store:
+        assert store.mel.shape[1:] == (64, 431) and store.config.n_mels == 64
+        assert store.mel.compression == "lzf" and store.mel_offsets() is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.h5"]
+
+
+def test_a_second_build_of_the_same_output_is_refused(demo_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "features.h5"
+    with open(tmp_path / "features.h5.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(InputError, match="another build-features is writing it"):
+            build_features(demo_root, out, workers=1, progress=False)
+    assert not out.exists()

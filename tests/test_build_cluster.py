@@ -1,0 +1,139 @@
+"""build-features as users run it: killed with SIGKILL part-way, and on a real Dask cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from mer_zoo.features.build import build_features
+from mer_zoo.features.store import FeatureStore
+
+AUDIO = Path("DEAM_audio/MEMD_audio")
+AVERAGED = Path("DEAM_Annotations/annotations/annotations averaged per song")
+CSVS = [AVERAGED / "dynamic (per second annotations)" / n for n in ("arousal.csv", "valence.csv")] + [
+    AVERAGED / "song_level" / n
+    for n in ("static_annotations_averaged_songs_1_2000.csv", "static_annotations_averaged_songs_2000_2058.csv")
+]
+BIN = Path(sys.executable).parent
+
+
+def datasets(path: Path) -> dict[str, np.ndarray]:
+    """Every dataset of an HDF5 file, read whole."""
+    found: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: found.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return found
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    left, right = datasets(a), datasets(b)
+    assert sorted(left) == sorted(right)
+    for name in left:
+        assert np.array_equal(left[name], right[name]), name
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        assert dict(fa.attrs) == dict(fb.attrs)
+
+
+def clone_deam(src: Path, dst: Path, copies: int) -> Path:
+    """``copies`` copies of every song of ``src`` under new ids (hard-linked audio, copied rows)."""
+    (dst / AUDIO).mkdir(parents=True)
+    for mp3 in (src / AUDIO).glob("*.mp3"):
+        for k in range(copies):
+            os.link(mp3, dst / AUDIO / f"{int(mp3.stem) + 10_000 * k}.mp3")
+    for csv in CSVS:
+        header, *rows = (src / csv).read_text().splitlines()
+        cloned = [f"{int(row.split(',', 1)[0]) + 10_000 * k},{row.split(',', 1)[1]}" for k in range(copies) for row in rows]
+        (dst / csv).parent.mkdir(parents=True, exist_ok=True)
+        (dst / csv).write_text("\n".join([header, *cloned]) + "\n")
+    return dst
+
+
+def committed_songs(partial: Path) -> int:
+    try:
+        with h5py.File(partial, "r", libver="latest", swmr=True) as f:
+            return f["songs/song_id"].shape[0]
+    except (OSError, KeyError):
+        return 0
+
+
+def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_store(demo_root: Path, tmp_path: Path) -> None:
+    root = clone_deam(demo_root, tmp_path / "deam", copies=6)
+    out = tmp_path / "killed" / "features.h5"
+    out.parent.mkdir()
+    command = [BIN / "mer-zoo", "build-features", "--root", root, "--out", out, "--workers", "1", "--no-progress"]
+    build = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = out.with_name(out.name + ".partial")
+    deadline = time.monotonic() + 60
+    while committed_songs(partial) < 12 and build.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(build.pid, signal.SIGKILL)  # the build, its Dask nanny and worker, all at once
+    build.wait()
+    assert build.returncode == -signal.SIGKILL, "the build finished before it could be killed"
+    assert not out.exists() and 12 <= committed_songs(partial) < 72
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "songs done before this run" in rerun.stdout
+    assert sorted(p.name for p in out.parent.iterdir()) == ["features.h5"]
+
+    uninterrupted = tmp_path / "features.h5"
+    build_features(root, uninterrupted, workers=2, progress=False)
+    assert_same_store(out, uninterrupted)
+    with FeatureStore(out) as store:
+        assert len(store.songs) == 72 and len(store.failures) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def dask_cluster(tmp_path: Path):
+    """A real `dask scheduler` and one `dask worker` (1 process, 1 thread) on 127.0.0.1."""
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    log = open(tmp_path / "dask.log", "w")
+    scheduler = subprocess.Popen(
+        [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    worker = subprocess.Popen(
+        [BIN / "dask", "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        yield address
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+        for process in (worker, scheduler):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
+
+
+def test_a_running_dask_scheduler_builds_the_same_store(dask_cluster: str, demo_root: Path, demo_store: Path, tmp_path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait for the scheduler to listen
+        try:
+            socket.create_connection(("127.0.0.1", int(dask_cluster.rsplit(":", 1)[1])), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    out = tmp_path / "features.h5"
+    summary = build_features(demo_root, out, scheduler=dask_cluster, progress=False)
+    assert summary.exit_code == 0 and summary.songs_this_run == summary.songs_total
+    assert_same_store(out, demo_store)
