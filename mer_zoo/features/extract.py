@@ -26,6 +26,9 @@ __all__ = ["THREAD_VARIABLES", "SongResult", "WorkerSetup", "extract_song", "war
 THREAD_VARIABLES = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
 
 
+_BATCH = 8  # windows per log_mel call: ~30 MB of STFT temporaries
+
+
 class SongResult(NamedTuple):
     """What a worker returns: features, or None and a one-line reason; windows dropped and why."""
 
@@ -72,12 +75,15 @@ def _extract(song: SongRecord, config: FeatureConfig) -> SongResult:
             f"({first:g}-{first + config.clip_s:g} s)",
             dict(fitted.dropped),
         )
-    clips = np.stack([y[s] for s in window_slices(fitted.start_s, first, config)])
+    slices = window_slices(fitted.start_s, first, config)
+    mel = np.empty((len(slices), config.n_mels, config.frames), dtype=np.float32)
+    for i in range(0, len(slices), _BATCH):  # bounded temporaries however long the song
+        mel[i : i + _BATCH] = log_mel(np.stack([y[s] for s in slices[i : i + _BATCH]]), config)
     features = SongFeatures(
         song_id=song.song_id,
         path=str(song.audio_path),
         duration_s=float(duration),
-        mel=log_mel(clips, config),
+        mel=mel,
         start_s=fitted.start_s,
         end_s=fitted.end_s,
         arousal=fitted.arousal,
