@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -97,7 +98,8 @@ def write_data(size_gb: float, n_npy: int) -> tuple[Path, Path, np.ndarray]:
                 np.save(npy / f"{s * WINDOWS_PER_SONG + j}.npy", mel[j])
         targets.append(av.T)
     writer.close(complete=True)
-    return store, npy, np.concatenate(targets)
+    np.save(OUT / "targets.npy", np.concatenate(targets))
+    return store, npy, np.load(OUT / "targets.npy")
 
 
 def drop_cache(paths: list[Path]) -> None:
@@ -131,24 +133,24 @@ def items_per_s(get: Callable[[int], object], order: np.ndarray) -> float:
     return len(order) / (time.perf_counter() - t0)
 
 
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def interleaved_medians(
     runs: dict[str, Callable[[], float]], repeats: int, before: Callable[[str], None] | None = None
-) -> dict[str, float]:
-    """Median rate of each run over ``repeats`` rounds; every round runs each once, so load hits all alike."""
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median rate and minor page faults of each run over ``repeats`` rounds of all runs (load hits all alike)."""
     rates: dict[str, list[float]] = {name: [] for name in runs}
+    faults: dict[str, list[int]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
             if before is not None:
                 before(name)
+            f0 = _minor_faults()
             rates[name].append(run())
-    return {name: statistics.median(r) for name, r in rates.items()}
-
-
-def epoch_rate(ds: Dataset, workers: int) -> float:
-    loader = DataLoader(ds, batch_size=32, shuffle=True, num_workers=workers)
-    t0 = time.perf_counter()
-    n = sum(len(mel) for mel, _ in loader)
-    return n / (time.perf_counter() - t0)
+            faults[name].append(_minor_faults() - f0)
+    return {name: statistics.median(r) for name, r in rates.items()}, {n: statistics.median(f) for n, f in faults.items()}
 
 
 def warm_cache(path: Path) -> None:
@@ -174,12 +176,22 @@ def _children() -> list[int]:
     return pids
 
 
-def rss_child(store: Path, workers: int, reader: str) -> dict[str, float]:
-    """One shuffled epoch over the whole store, sampling VmRSS of this process and its workers."""
-    ds = FeatureDataset(store) if reader == "FeatureDataset" else MemmapDataset(store)
+def epoch_child(reader: str, workers: int, items: int) -> dict[str, float]:
+    """One shuffled epoch in this fresh process, sampling VmRSS of the process and its workers.
+
+    ``reader`` is ``npy``, ``FeatureDataset`` or ``memmap``; ``items`` 0 means the whole store.
+    """
+    store = OUT / "features.h5"
+    if reader == "npy":
+        ds: Dataset = NpyDataset(OUT / "npy", items, np.load(OUT / "targets.npy"))
+        for path in ds.paths:
+            warm_cache(path)
+    else:
+        ds = FeatureDataset(store) if reader == "FeatureDataset" else MemmapDataset(store)
+        ds = Subset(ds, range(items)) if items else ds
+        warm_cache(store)
     loader = DataLoader(ds, batch_size=32, shuffle=True, num_workers=workers)
-    warm_cache(store)
-    base = _rss_kb()
+    base, f0 = _rss_kb(), _minor_faults()
     peak_main, peak_worker, n = base, 0, 0
     t0 = time.perf_counter()
     for mel, _ in loader:
@@ -188,16 +200,17 @@ def rss_child(store: Path, workers: int, reader: str) -> dict[str, float]:
         peak_worker = max([peak_worker, *(_rss_kb(p) for p in _children())])
         del mel
     return {
-        "seconds": time.perf_counter() - t0,
-        "items": n,
+        "rate": n / (time.perf_counter() - t0),
+        "faults_per_item": (_minor_faults() - f0) / n,
         "base_mb": base / 1024,
         "peak_main_mb": peak_main / 1024,
         "peak_worker_mb": peak_worker / 1024,
     }
 
 
-def run_rss(store: Path, workers: int, reader: str) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--rss-child", str(store), "--workers", str(workers), "--reader", reader]
+def run_epoch(reader: str, workers: int, items: int) -> dict[str, float]:
+    """``epoch_child`` in a fresh interpreter, so that no reader inherits another's heap or cache state."""
+    cmd = [sys.executable, __file__, "--child", reader, "--workers", str(workers), "--items", str(items)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -208,13 +221,12 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=2000, help="windows compared with .npy files (default 2000)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--keep", action="store_true", help="keep bench_out/dataset")
-    ap.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--reader", default="FeatureDataset", help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(1)  # two threads stacking batches on two busy cores ran 60x slower
-    if args.rss_child:
-        print(json.dumps(rss_child(args.rss_child, args.workers, args.reader)))
+    if args.child:
+        print(json.dumps(epoch_child(args.child, args.workers, args.items)))
         return
 
     t0 = time.perf_counter()
@@ -260,46 +272,52 @@ def main() -> None:
     }
     for run in runs.values():
         run()  # warm the page cache and the handles
-    warm = interleaved_medians(runs, args.repeats)
+    warm, warm_faults = interleaved_medians(runs, args.repeats)
     files = [store, *npy_ds.paths]
     drop_cache(files)
     cold_share = cached_fraction(files)
     cold_runs = {base: runs[base], ours: runs[ours]}
-    cold = interleaved_medians(
+    cold, _ = interleaved_medians(
         cold_runs, args.repeats, lambda name: drop_cache(npy_ds.paths if name == base else [store])
     )
 
     print(f"\nRandom access to {n} windows (128 x 431 float32) in shuffled order, items/s, median of {args.repeats}.")
     print(f"Cold: pages dropped with posix_fadvise(DONTNEED) before each run; {cold_share:.1%} left cached.\n")
-    print("| reader | warm items/s | vs np.load | cold items/s | vs np.load |")
-    print("|---|---:|---:|---:|---:|")
+    print("| reader | warm items/s | vs np.load | page faults / item | cold items/s | vs np.load |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, rate in warm.items():
         ref = warm["batches of 32: np.load + default_collate"] if name.startswith("batches") else warm[base]
         cells = f"{cold[name]:,.0f} | {cold[name] / cold[base]:.1f}x" if name in cold else "- | -"
-        print(f"| {name} | {rate:,.0f} | {rate / ref:.1f}x | {cells} |")
+        print(f"| {name} | {rate:,.0f} | {rate / ref:.1f}x | {warm_faults[name] / n:.1f} | {cells} |")
 
-    print(f"\nOne epoch, DataLoader(batch_size=32, shuffle=True), the same {n} windows, warm, items/s:\n")
-    print("| workers | np.load per file | FeatureDataset | ratio |")
-    print("|---:|---:|---:|---:|")
-    subset = Subset(store_ds, range(n))
+    reps = max(3, args.repeats // 2)
+    print(f"\nOne epoch, DataLoader(batch_size=32, shuffle=True), the same {n} windows, warm, fresh process")
+    print(f"per run (worker start-up included), items/s, median of {reps}:\n")
+    print("| workers | np.load per file | FeatureDataset | ratio | page faults / item (main process) |")
+    print("|---:|---:|---:|---:|---:|")
     for workers in (0, 2):
-        reps = max(3, args.repeats // 2)
-        pair = {"npy": lambda: epoch_rate(npy_ds, workers), "ds": lambda: epoch_rate(subset, workers)}
-        r = interleaved_medians(pair, reps)
-        print(f"| {workers} | {r['npy']:,.0f} | {r['ds']:,.0f} | {r['ds'] / r['npy']:.1f}x |")
+        runs = {r: (lambda r=r: run_epoch(r, workers, n)) for r in ("npy", "FeatureDataset")}
+        results: dict[str, list[dict[str, float]]] = {r: [] for r in runs}
+        for _ in range(reps):
+            for r, run in runs.items():
+                results[r].append(run())
+        rate = {r: statistics.median(x["rate"] for x in v) for r, v in results.items()}
+        faults = {r: statistics.median(x["faults_per_item"] for x in v) for r, v in results.items()}
+        print(
+            f"| {workers} | {rate['npy']:,.0f} | {rate['FeatureDataset']:,.0f} | "
+            f"{rate['FeatureDataset'] / rate['npy']:.1f}x | {faults['npy']:.0f} vs {faults['FeatureDataset']:.0f} |"
+        )
 
     print(f"\nResident memory during one shuffled epoch over the whole {size / 1e9:.2f} GB store (fresh process):\n")
-    print(
-        "| reader | workers | items/s | RSS before | peak RSS main | peak RSS per worker | peak / store | growth / store |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for reader, workers in (("FeatureDataset", 0), ("FeatureDataset", 2), ("np.memmap whole file", 0)):
-        r = run_rss(store, workers, reader)
+    print("| reader | workers | items/s | RSS before | peak RSS main | peak RSS per worker | peak / store |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for reader, workers in (("FeatureDataset", 0), ("FeatureDataset", 2), ("memmap", 0)):
+        r = run_epoch(reader, workers, 0)
         peak = max(r["peak_main_mb"], r["peak_worker_mb"])
+        name = "np.memmap of the whole file" if reader == "memmap" else reader
         print(
-            f"| {reader} | {workers} | {r['items'] / r['seconds']:,.0f} | {r['base_mb']:,.0f} MB | "
-            f"{r['peak_main_mb']:,.0f} MB | {r['peak_worker_mb']:,.0f} MB | {peak * 2**20 / size:.1%} | "
-            f"{(r['peak_main_mb'] - r['base_mb']) * 2**20 / size:.1%} |"
+            f"| {name} | {workers} | {r['rate']:,.0f} | {r['base_mb']:,.0f} MB | {r['peak_main_mb']:,.0f} MB | "
+            f"{r['peak_worker_mb']:,.0f} MB | {peak * 2**20 / size:.1%} |"
         )
     if not args.keep:
         shutil.rmtree(OUT)
