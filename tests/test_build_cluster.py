@@ -65,6 +65,7 @@ def committed_songs(partial: Path) -> int:
         return 0
 
 
+@pytest.mark.slow  # three real builds of 72 songs
 def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_store(demo_root: Path, tmp_path: Path) -> None:
     root = clone_deam(demo_root, tmp_path / "deam", copies=6)
     out = tmp_path / "killed" / "features.h5"

@@ -1,0 +1,363 @@
+"""Feature extraction: the original per-clip ``.npy`` pipeline against ``build-features``.
+
+On one synthetic DEAM-like corpus (``write_synthetic_deam``, generated once into
+``bench_out/build``), measured side by side, each run a fresh process:
+
+- the original notebook's pipeline (whole-song ``librosa.load`` at 44.1 kHz mono, six
+  ``melspectrogram`` calls, one ``np.save`` per clip), sequentially and with
+  ``ProcessPoolExecutor(2)`` (fork, librosa imported in the parent, as in the notebook);
+  timed from the start of its loop (interpreter start and ``import librosa`` excluded);
+- ``mer-zoo build-features --workers 2``, timed from process start to exit (interpreter,
+  imports, Dask start-up and worker warm-up included);
+- the compute floor: what two workers would do with no orchestration, i.e. 2 x the songs/s
+  of one process running the worker's own code (span decode + log-mel, ``extract_song``),
+  and, for reference, the issue's definition with librosa (``librosa.load(offset=15,
+  duration=30)`` + six librosa mels);
+- peak memory of the whole process tree (sum of PSS from ``/proc``, sampled every 50 ms) for
+  200 and 800 songs (the 800 are four hard-linked copies of the 200 under new ids);
+- bytes on disk of the store against the ``.npy`` files.
+
+Run: ``.venv/bin/python benchmarks/bench_build.py`` (``--help`` for sizes and repeats).
+Prints a markdown report and writes ``bench_out/build/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench_out" / "build"
+BIN = Path(sys.executable).parent
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+AUDIO = Path("DEAM_audio/MEMD_audio")
+AVERAGED = Path("DEAM_Annotations/annotations/annotations averaged per song")
+CSVS = [AVERAGED / "dynamic (per second annotations)" / n for n in ("arousal.csv", "valence.csv")] + [
+    AVERAGED / "song_level" / n
+    for n in ("static_annotations_averaged_songs_1_2000.csv", "static_annotations_averaged_songs_2000_2058.csv")
+]
+
+
+# --- stages, each run in a fresh process (`--stage NAME`) -------------------------------------
+
+
+def _song_ids(root: Path) -> list[int]:
+    return sorted(int(p.stem) for p in (root / AUDIO).glob("*.mp3"))
+
+
+def process_and_save_song(args: tuple[int, Path, Path]) -> int:
+    """The original notebook's function, verbatim apart from its arguments."""
+    import librosa
+    import numpy as np
+
+    song_id, audio_path, spec_dir = args
+    base = 15
+    clip_size = 5
+    saved_count = 0
+    try:
+        y, sr = librosa.load(audio_path / f"{song_id}.mp3", sr=44100, mono=True)
+        for j in range(6):
+            start = int((base + clip_size * j) * sr)
+            end = int((base + clip_size * (j + 1)) * sr)
+            clip = y[start:end]
+            mel_spec = librosa.feature.melspectrogram(y=clip, sr=sr, n_mels=128, fmax=8000)
+            mel_spec_db = librosa.power_to_db(mel_spec, ref=np.max)
+            np.save(spec_dir / f"song_{song_id}_seg_{j}.npy", mel_spec_db)
+            saved_count += 1
+        return saved_count
+    except Exception as e:
+        print(f"Error processing song {song_id}: {e}")
+        return 0
+
+
+def stage_original(root: Path, npy: Path, pool: bool) -> dict[str, float]:
+    import librosa  # noqa: F401  (the notebook imported it before forking its pool)
+
+    shutil.rmtree(npy, ignore_errors=True)
+    npy.mkdir(parents=True)
+    tasks = [(song_id, root / AUDIO, npy) for song_id in _song_ids(root)]
+    started = time.perf_counter()
+    if pool:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(2) as executor:
+            clips = sum(executor.map(process_and_save_song, tasks))
+    else:
+        clips = sum(map(process_and_save_song, tasks))
+    return {"seconds": time.perf_counter() - started, "songs": len(tasks), "clips": clips}
+
+
+def stage_floor(root: Path) -> dict[str, float]:
+    """One process running the worker's code on every song, then the writer on the results."""
+    import tempfile
+
+    from mer_zoo.config import FeatureConfig
+    from mer_zoo.datasets import read_corpus
+    from mer_zoo.features.extract import extract_song, warm_up
+    from mer_zoo.features.store import StoreWriter
+
+    config = FeatureConfig()
+    songs = read_corpus(root).songs
+    warm_up(config)
+    started = time.perf_counter()
+    results = [extract_song(song, config) for song in songs]
+    compute = time.perf_counter() - started
+    windows = sum(len(r.features.start_s) for r in results if r.features is not None)
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        writer = StoreWriter.create(Path(tmp) / "f.h5", config, dataset="deam", source_root=str(root))
+        started = time.perf_counter()
+        for result in results:
+            writer.append_song(result.features)
+        write = time.perf_counter() - started
+        writer.close(complete=True)
+    return {"seconds": compute, "songs": len(songs), "windows": windows, "write_seconds": write}
+
+
+def stage_floor_librosa(root: Path) -> dict[str, float]:
+    """The issue's floor: decode 15-45 s with librosa (offset/duration) and six librosa mels."""
+    import librosa
+    import numpy as np
+
+    ids = _song_ids(root)
+    librosa.load(root / AUDIO / f"{ids[0]}.mp3", sr=44100, mono=True, offset=15, duration=5)  # warm
+    started = time.perf_counter()
+    for song_id in ids:
+        y, sr = librosa.load(root / AUDIO / f"{song_id}.mp3", sr=44100, mono=True, offset=15, duration=30)
+        for j in range(6):
+            clip = y[j * 5 * sr : (j + 1) * 5 * sr]
+            librosa.power_to_db(librosa.feature.melspectrogram(y=clip, sr=sr, n_mels=128, fmax=8000), ref=np.max)
+    return {"seconds": time.perf_counter() - started, "songs": len(ids)}
+
+
+def stage_startup() -> dict[str, float]:
+    """Dask start-up as build-features does it: local cluster, worker set-up, then close."""
+    import logging  # noqa: F401
+
+    started = time.perf_counter()
+    from mer_zoo.config import FeatureConfig
+    from mer_zoo.features import build
+
+    imported = time.perf_counter()
+    with build._dask_client(2, None, FeatureConfig()):
+        ready = time.perf_counter()
+    return {"imports": imported - started, "cluster": ready - imported, "close": time.perf_counter() - ready}
+
+
+STAGES = {
+    "original-seq": lambda a: stage_original(a.root, a.npy, pool=False),
+    "original-pool": lambda a: stage_original(a.root, a.npy, pool=True),
+    "floor": lambda a: stage_floor(a.root),
+    "floor-librosa": lambda a: stage_floor_librosa(a.root),
+    "startup": lambda a: stage_startup(),
+}
+
+
+# --- the harness -------------------------------------------------------------------------------
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Run ``command``; return (wall seconds, peak PSS of its process tree in MiB, stdout)."""
+    peak = 0
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, sum(_pss_kib(p) for p in _descendants(process.pid)))
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(map(str, command))} failed ({process.returncode}):\n{stderr[-2000:]}")
+    return wall, peak / 1024, stdout
+
+
+def run_stage(name: str, root: Path, npy: Path | None = None, env: dict[str, str] | None = None) -> tuple[dict, float, float]:
+    command = [sys.executable, __file__, "--stage", name, "--root", str(root)]
+    if npy is not None:
+        command += ["--npy", str(npy)]
+    wall, peak, stdout = run_measured(command, env)
+    return json.loads(stdout.strip().splitlines()[-1]), wall, peak
+
+
+def run_build(root: Path, out: Path, *extra: str) -> tuple[float, float, float]:
+    """build-features --workers 2 from process start to exit: (wall s, peak MiB, inner s)."""
+    command = [str(BIN / "mer-zoo"), "build-features", "--root", str(root), "--out", str(out), "--workers", "2", "--no-progress", "--overwrite", *extra]
+    wall, peak, stdout = run_measured(command)
+    inner = float(re.search(r"seconds\s*│\s*([\d.]+)", stdout).group(1))
+    return wall, peak, inner
+
+
+def make_corpora(songs: int, big: int) -> tuple[Path, Path]:
+    """The synthetic corpus (generated once) and a ``big``-song one of hard-linked copies."""
+    from mer_zoo.datasets.synthetic import write_synthetic_deam
+
+    small = OUT / f"deam{songs}"
+    if not (small / "done").exists():
+        shutil.rmtree(small, ignore_errors=True)
+        print(write_synthetic_deam(small, n_songs=songs, seed=0), file=sys.stderr)
+        (small / "done").touch()
+    large = OUT / f"deam{big}"
+    copies = -(-big // songs)
+    if not (large / "done").exists():
+        shutil.rmtree(large, ignore_errors=True)
+        (large / AUDIO).mkdir(parents=True)
+        for mp3 in sorted((small / AUDIO).glob("*.mp3")):
+            for k in range(copies):
+                os.link(mp3, large / AUDIO / f"{int(mp3.stem) + 10_000 * k}.mp3")
+        for csv in CSVS:
+            header, *rows = (small / csv).read_text().splitlines()
+            clones = [f"{int(r.split(',', 1)[0]) + 10_000 * k},{r.split(',', 1)[1]}" for k in range(copies) for r in rows]
+            (large / csv).parent.mkdir(parents=True, exist_ok=True)
+            (large / csv).write_text("\n".join([header, *clones]) + "\n")
+        (large / "done").touch()
+    return small, large
+
+
+def _disk(paths: list[Path]) -> tuple[int, int]:
+    stats = [p.stat() for p in paths]
+    return sum(s.st_size for s in stats), sum(s.st_blocks * 512 for s in stats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--songs", type=int, default=200)
+    parser.add_argument("--big", type=int, default=800, help="corpus size for the memory comparison")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--npy", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        print(json.dumps(STAGES[args.stage](args)))
+        return
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    small, large = make_corpora(args.songs, args.big)
+    npy = OUT / "npy"
+    runs: dict[str, list[dict]] = {k: [] for k in ("original-seq", "original-pool", "build", "floor", "floor-librosa", "startup", "build-big")}
+    load_before = os.getloadavg()
+    for repeat in range(args.repeats):
+        for name in ("original-seq", "original-pool"):
+            result, wall, peak = run_stage(name, small, npy)
+            runs[name].append({**result, "wall": wall, "peak_mib": peak})
+        wall, peak, inner = run_build(small, OUT / "features.h5")
+        runs["build"].append({"seconds": wall, "inner": inner, "songs": args.songs, "peak_mib": peak})
+        for name in ("floor", "floor-librosa"):
+            result, wall, peak = run_stage(name, small, env=ONE_THREAD)
+            runs[name].append({**result, "peak_mib": peak})
+        result, _, _ = run_stage("startup", small)
+        runs["startup"].append(result)
+        wall, peak, inner = run_build(large, OUT / "features_big.h5")
+        runs["build-big"].append({"seconds": wall, "inner": inner, "songs": len(_song_ids(large)), "peak_mib": peak})
+        print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
+    load_after = os.getloadavg()
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[name])
+
+    rate = {name: args.songs / median(name, "seconds") for name in ("original-seq", "original-pool", "build")}
+    floor = {name: 2 * args.songs / median(name, "seconds") for name in ("floor", "floor-librosa")}
+    better = max(rate["original-seq"], rate["original-pool"])
+    npy_files = sorted(npy.glob("*.npy"))
+    npy_bytes, npy_blocks = _disk(npy_files)
+    sizes = {"none": _disk([OUT / "features.h5"])}
+    for compression in ("lzf", "gzip"):
+        run_build(small, OUT / f"features_{compression}.h5", "--compression", compression)
+        sizes[compression] = _disk([OUT / f"features_{compression}.h5"])
+    from mer_zoo.features.store import FeatureStore
+
+    with FeatureStore(OUT / "features.h5") as store:
+        windows = len(store)
+    results = {
+        "songs": args.songs, "repeats": args.repeats, "runs": runs, "load_before": load_before, "load_after": load_after,
+        "npy": {"files": len(npy_files), "bytes": npy_bytes, "blocks": npy_blocks}, "store_sizes": sizes, "windows": windows,
+    }
+    (OUT / "results.json").write_text(json.dumps(results, indent=1))
+
+    cpu = os.cpu_count()
+    lines = [
+        f"{args.songs} synthetic songs ({windows} windows in the store; the original takes 6 per song), "
+        f"{cpu} CPUs, load average {load_before[0]:.1f} before and {load_after[0]:.1f} after; medians of {args.repeats}.",
+        "",
+        "| pipeline | seconds | songs/s | vs better original | peak memory (MiB, all processes) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, label in (("original-seq", "original, sequential"), ("original-pool", "original, ProcessPoolExecutor(2)"), ("build", "build-features --workers 2 (whole process)")):
+        lines.append(f"| {label} | {median(name, 'seconds'):.2f} | {rate[name]:.1f} | {rate[name] / better:.2f}x | {median(name, 'peak_mib'):.0f} |")
+    lines += [
+        "",
+        "| compute floor (2 x one process) | songs/s | build-features / floor |",
+        "|---|---:|---:|",
+        f"| worker code (span decode + log-mel, extract_song) | {floor['floor']:.1f} | {rate['build'] / floor['floor']:.2f}x |",
+        f"| issue's definition (librosa span load + six librosa mels) | {floor['floor-librosa']:.1f} | {rate['build'] / floor['floor-librosa']:.2f}x |",
+        "",
+        "Where build-features' time goes (medians): "
+        f"interpreter + CLI imports {median('build', 'seconds') - median('build', 'inner'):.2f} s; "
+        f"library imports {median('startup', 'imports'):.2f} s and local cluster + worker set-up {median('startup', 'cluster'):.2f} s "
+        f"(measured apart); writing {1000 * median('floor', 'write_seconds') / args.songs:.1f} ms a song in the client; "
+        f"extraction {1000 * median('floor', 'seconds') / args.songs:.1f} ms a song in a worker.",
+        f"Steady state excluding start-up: {args.songs / (median('build', 'inner') - median('startup', 'cluster')):.1f} songs/s.",
+        "",
+        f"| memory | {args.songs} songs | {runs['build-big'][0]['songs']} songs | ratio |",
+        "|---|---:|---:|---:|",
+        f"| build-features peak PSS, all processes (MiB) | {median('build', 'peak_mib'):.0f} | {median('build-big', 'peak_mib'):.0f} | "
+        f"{median('build-big', 'peak_mib') / median('build', 'peak_mib'):.2f} |",
+        f"| build-features songs/s | {rate['build']:.1f} | {runs['build-big'][0]['songs'] / median('build-big', 'seconds'):.1f} | |",
+        "",
+        "| on disk | files | bytes | allocated |",
+        "|---|---:|---:|---:|",
+        f"| original .npy per clip | {len(npy_files)} | {npy_bytes / 2**20:.1f} MiB | {npy_blocks / 2**20:.1f} MiB |",
+    ]
+    for compression, (size, blocks) in sizes.items():
+        lines.append(f"| features.h5, compression {compression} ({windows} windows) | 1 | {size / 2**20:.1f} MiB | {blocks / 2**20:.1f} MiB |")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
