@@ -11,11 +11,13 @@ Layout (written by :func:`mer_zoo.train.train`)::
     RUN/curves.png     the loss curves
 
 Checkpoints hold only tensors and plain Python values, so they load with
-``torch.load(weights_only=True)``: opening one never runs code from the file.
+``torch.load(weights_only=True)``: opening one never runs code from the file. Each records a
+SHA-256 of its weights, checked on load, so an edited or damaged tensor is caught too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ __all__ = [
     "load_checkpoint",
     "open_run",
     "save_checkpoint",
+    "state_checksum",
     "write_json",
 ]
 
@@ -47,10 +50,31 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def state_checksum(state_dict: dict[str, Any]) -> str:
+    """SHA-256 over a state dict's names, dtypes, shapes and bytes (detects edited weights)."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        value = state_dict[name]
+        digest.update(name.encode())
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            digest.update(repr(value).encode())
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Save ``payload`` (tensors and plain values) with the format tag, atomically."""
+    """Save ``payload`` (tensors and plain values) with the format tag and a weights checksum, atomically."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **payload}, tmp)
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        **payload,
+        "checksum": state_checksum(payload["state_dict"]),
+    }
+    torch.save(state, tmp)
     os.replace(tmp, path)
 
 
@@ -72,6 +96,8 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str,
         )
     if not isinstance(data.get("state_dict"), dict):
         raise MerZooError(f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint (no state_dict)")
+    if data.get("checksum") != state_checksum(data["state_dict"]):
+        raise MerZooError(f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint (weights checksum mismatch)")
     return data
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,3 +29,33 @@ def demo_store(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     out = tmp_path_factory.mktemp("store") / "features.h5"
     build_features(demo_root, out, workers=2, progress=False)
     return out
+
+
+# --- training fixtures (H5) -----------------------------------------------------------------
+
+
+def run_cli(args: list[Any]) -> int:
+    """Run ``mer-zoo ARGS`` in this process and return its exit code."""
+    from mer_zoo.cli import main
+
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[[list[Any]], int]:
+    """``cli(["train", ...])`` runs the mer-zoo command line in-process and returns the exit code."""
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def cnn_run(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-epoch cnn_small run on ``demo_store``, trained through `mer-zoo train` (seed 3)."""
+    out = tmp_path_factory.mktemp("runs")
+    args = ["train", "--model", "cnn_small", "--features", demo_store, "--out", out]
+    assert run_cli([*args, "--epochs", "2", "--batch-size", "16", "--seed", "3", "--device", "cpu"]) == 0
+    (run,) = out.iterdir()
+    return run

@@ -1,0 +1,124 @@
+"""End to end through the CLI: evaluate, compare, damaged checkpoints, a store with other settings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import torch
+
+from mer_zoo.config import FeatureConfig
+
+Cli = Callable[[list[Any]], int]
+
+
+@pytest.fixture(scope="module")
+def mean_run(cli: Cli, demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The mean baseline on the same split as ``cnn_run`` (same seed)."""
+    out = tmp_path_factory.mktemp("mean_runs")
+    assert cli(["train", "--model", "mean", "--features", demo_store, "--out", out, "--seed", "3"]) == 0
+    (run,) = out.iterdir()
+    return run
+
+
+@pytest.fixture(scope="module")
+def store_64_mels(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of three of the demo songs, built with 64 mel bands instead of 128."""
+    from mer_zoo.features.build import build_features
+
+    root = tmp_path_factory.mktemp("deam_copy") / "deam"
+    shutil.copytree(demo_root, root)
+    mp3s = sorted(root.rglob("*.mp3"))
+    for extra in mp3s[3:]:
+        extra.unlink()
+    out = root.parent / "features64.h5"
+    build_features(root, out, workers=1, config=FeatureConfig(n_mels=64), progress=False)
+    return out
+
+
+def test_evaluate_reproduces_the_run_metrics(cli: Cli, cnn_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "eval.json"
+    assert cli(["evaluate", cnn_run, "--json", out]) == 0
+    printed = capsys.readouterr().out
+    assert "cnn_small vs the mean baseline" in printed and "test" in printed
+    again, saved = json.loads(out.read_text()), json.loads((cnn_run / "metrics.json").read_text())
+    for part in ("val", "test"):
+        assert again[part]["mse"] == pytest.approx(saved[part]["mse"], rel=1e-6)
+        assert again[part]["baseline_mse"] == pytest.approx(saved[part]["baseline_mse"], rel=1e-9)
+        assert again[part]["valence"]["ccc"] == pytest.approx(saved[part]["valence"]["ccc"], rel=1e-5)
+
+
+def test_evaluate_on_all_songs_of_another_store(cli: Cli, cnn_run: Path, demo_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "all.json"
+    assert cli(["evaluate", cnn_run, "--features", demo_store, "--json", out]) == 0
+    result = json.loads(out.read_text())
+    assert "test" not in result and result["all"]["n_songs"] == 12
+    assert result["scale"] == "[-1, 1]"
+
+
+def test_compare_leaderboard(cli: Cli, cnn_run: Path, mean_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    md, csv = tmp_path / "board.md", tmp_path / "board.csv"
+    assert cli(["compare", mean_run, cnn_run, "--markdown", md, "--csv", csv]) == 0
+    assert "leaderboard" in capsys.readouterr().out
+    board = pd.read_csv(csv)
+    assert set(board["model"]) == {"cnn_small", "mean"}
+    assert board["test_mse"].is_monotonic_increasing
+    mean_row = board[board["model"] == "mean"].iloc[0]
+    assert mean_row["vs_baseline"] == pytest.approx(1.0, rel=1e-5)  # the mean run is the baseline
+    lines = md.read_text().splitlines()
+    assert lines[0].startswith("| run | model |") and len(lines) == 4
+
+
+def test_compare_needs_finished_runs(cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["compare", tmp_path / "nope"]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+
+
+def _damaged_copy(run: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / run.name
+    shutil.copytree(run, copy)
+    return copy
+
+
+@pytest.mark.parametrize("damage", ["truncated", "edited weights", "foreign pickle", "not a checkpoint"])
+def test_bad_checkpoint_is_one_line_error(
+    cli: Cli, cnn_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    run = _damaged_copy(cnn_run, tmp_path)
+    best = run / "best.pt"
+    if damage == "truncated":
+        best.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
+    elif damage == "edited weights":
+        data = torch.load(best, weights_only=True)
+        name = next(iter(data["state_dict"]))
+        data["state_dict"][name] = data["state_dict"][name] + 0.5
+        torch.save(data, best)
+    elif damage == "foreign pickle":
+        torch.save({"format": "mer-zoo-checkpoint", "hook": shutil.rmtree}, best)  # code, refused by weights_only
+    else:
+        torch.save({"weights": torch.zeros(3)}, best)
+    assert cli(["evaluate", run]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"{best}: checkpoint is corrupt or not a mer-zoo checkpoint (" in err
+
+
+def test_store_with_other_settings_is_refused(
+    cli: Cli, cnn_run: Path, store_64_mels: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["evaluate", cnn_run, "--features", store_64_mels]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert str(store_64_mels) in err and str(cnn_run) in err and "n_mels 128 vs 64" in err
+
+
+def test_evaluate_bad_paths(cli: Cli, cnn_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["evaluate", tmp_path]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    assert cli(["evaluate", cnn_run, "--features", tmp_path / "none.h5"]) == 2
+    assert "none.h5: no such feature store" in capsys.readouterr().err
