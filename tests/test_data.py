@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -160,6 +161,29 @@ def test_dataloader_with_two_workers(context: str, which: str, request: pytest.F
     mels, targets = zip(*loader)
     np.testing.assert_array_equal(torch.cat(mels).numpy(), expected_mel.numpy())
     np.testing.assert_array_equal(torch.cat(targets).numpy(), expected_target.numpy())
+
+
+class _WhoReads(torch.utils.data.Dataset):
+    """Reports, per item, the reading process and the process that opened the store file."""
+
+    def __init__(self, ds: FeatureDataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        self.ds[i]
+        return torch.tensor([os.getpid(), self.ds._src.pid])
+
+
+@pytest.mark.parametrize("which", ["store", "compressed_store"])
+def test_forked_workers_open_their_own_file(which: str, request: pytest.FixtureRequest) -> None:
+    ds = FeatureDataset(request.getfixturevalue(which))
+    ds[0]  # the parent opens the file before forking
+    pids = torch.cat(list(DataLoader(_WhoReads(ds), batch_size=4, num_workers=2, multiprocessing_context="fork")))
+    assert set(pids[:, 0].tolist()).isdisjoint({os.getpid()})
+    assert torch.equal(pids[:, 0], pids[:, 1])
 
 
 def test_compressed_store_falls_back_to_h5py_with_identical_items(
