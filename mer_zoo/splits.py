@@ -20,7 +20,17 @@ import numpy as np
 
 from mer_zoo.errors import InputError, MerZooError
 
-__all__ = ["PARTS", "SPLIT_KINDS", "SongSplit", "check_disjoint", "make_split", "parse_split"]
+__all__ = [
+    "PARTS",
+    "SPLIT_KINDS",
+    "SongSplit",
+    "check_disjoint",
+    "kfold_split",
+    "make_split",
+    "mediaeval2015_split",
+    "parse_split",
+    "random_split",
+]
 
 PARTS = ("train", "val", "test")
 SPLIT_KINDS = ("random", "kfold", "mediaeval2015")
