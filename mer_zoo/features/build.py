@@ -266,7 +266,11 @@ def _dask_client(workers: int, scheduler: str | None, config: FeatureConfig) -> 
         except (OSError, TimeoutError, ValueError) as err:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
     else:
+        # Dask's default MALLOC_TRIM_THRESHOLD_ turns every freed STFT temporary back into
+        # fresh pages to fault in: extraction ran 20% slower with it. Memory stays bounded
+        # without it (one song at a time per worker).
         environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **THREAD_VARIABLES}
+        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             cluster = LocalCluster(
                 n_workers=workers,
@@ -275,7 +279,7 @@ def _dask_client(workers: int, scheduler: str | None, config: FeatureConfig) -> 
                 dashboard_address=None,
                 # the scheduler's HTTP endpoint starts even without a dashboard: any free port
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.ERROR,
+                silence_logs=logging.CRITICAL,
             )
         client = Client(cluster)
     try:
