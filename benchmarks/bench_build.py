@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -85,7 +86,7 @@ def stage_original(root: Path, npy: Path, pool: bool) -> dict[str, float]:
     shutil.rmtree(npy, ignore_errors=True)
     npy.mkdir(parents=True)
     tasks = [(song_id, root / AUDIO, npy) for song_id in _song_ids(root)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     if pool:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -93,7 +94,13 @@ def stage_original(root: Path, npy: Path, pool: bool) -> dict[str, float]:
             clips = sum(executor.map(process_and_save_song, tasks))
     else:
         clips = sum(map(process_and_save_song, tasks))
-    return {"seconds": time.perf_counter() - started, "songs": len(tasks), "clips": clips}
+    return {"seconds": time.perf_counter() - started, "cpu": _cpu_seconds() - cpu, "songs": len(tasks), "clips": clips}
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def stage_floor(root: Path) -> dict[str, float]:
@@ -108,9 +115,9 @@ def stage_floor(root: Path) -> dict[str, float]:
     config = FeatureConfig()
     songs = read_corpus(root).songs
     warm_up(config)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     results = [extract_song(song, config) for song in songs]
-    compute = time.perf_counter() - started
+    compute, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     windows = sum(len(r.features.start_s) for r in results if r.features is not None)
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         writer = StoreWriter.create(Path(tmp) / "f.h5", config, dataset="deam", source_root=str(root))
@@ -119,7 +126,7 @@ def stage_floor(root: Path) -> dict[str, float]:
             writer.append_song(result.features)
         write = time.perf_counter() - started
         writer.close(complete=True)
-    return {"seconds": compute, "songs": len(songs), "windows": windows, "write_seconds": write}
+    return {"seconds": compute, "cpu": cpu, "songs": len(songs), "windows": windows, "write_seconds": write}
 
 
 def stage_floor_librosa(root: Path) -> dict[str, float]:
@@ -129,13 +136,13 @@ def stage_floor_librosa(root: Path) -> dict[str, float]:
 
     ids = _song_ids(root)
     librosa.load(root / AUDIO / f"{ids[0]}.mp3", sr=44100, mono=True, offset=15, duration=5)  # warm
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     for song_id in ids:
         y, sr = librosa.load(root / AUDIO / f"{song_id}.mp3", sr=44100, mono=True, offset=15, duration=30)
         for j in range(6):
             clip = y[j * 5 * sr : (j + 1) * 5 * sr]
             librosa.power_to_db(librosa.feature.melspectrogram(y=clip, sr=sr, n_mels=128, fmax=8000), ref=np.max)
-    return {"seconds": time.perf_counter() - started, "songs": len(ids)}
+    return {"seconds": time.perf_counter() - started, "cpu": _cpu_seconds() - cpu, "songs": len(ids)}
 
 
 def stage_startup() -> dict[str, float]:
@@ -193,9 +200,10 @@ def _pss_kib(pid: int) -> int:
     return 0
 
 
-def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Run ``command``; return (wall seconds, peak PSS of its process tree in MiB, stdout)."""
+def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+    """Run ``command``; return (wall seconds, CPU seconds and peak PSS in MiB of its process tree, stdout)."""
     peak = 0
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     done = threading.Event()
@@ -210,27 +218,28 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple
     sampler.start()
     stdout, stderr = process.communicate()
     wall = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu
     done.set()
     sampler.join()
     if process.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(map(str, command))} failed ({process.returncode}):\n{stderr[-2000:]}")
-    return wall, peak / 1024, stdout
+    return wall, cpu, peak / 1024, stdout
 
 
 def run_stage(name: str, root: Path, npy: Path | None = None, env: dict[str, str] | None = None) -> tuple[dict, float, float]:
     command = [sys.executable, __file__, "--stage", name, "--root", str(root)]
     if npy is not None:
         command += ["--npy", str(npy)]
-    wall, peak, stdout = run_measured(command, env)
+    wall, _, peak, stdout = run_measured(command, env)
     return json.loads(stdout.strip().splitlines()[-1]), wall, peak
 
 
-def run_build(root: Path, out: Path, *extra: str) -> tuple[float, float, float]:
-    """build-features --workers 2 from process start to exit: (wall s, peak MiB, inner s)."""
+def run_build(root: Path, out: Path, *extra: str) -> dict[str, float]:
+    """build-features --workers 2 from process start to exit: wall and CPU s, peak MiB, inner s."""
     command = [str(BIN / "mer-zoo"), "build-features", "--root", str(root), "--out", str(out), "--workers", "2", "--no-progress", "--overwrite", *extra]
-    wall, peak, stdout = run_measured(command)
+    wall, cpu, peak, stdout = run_measured(command)
     inner = float(re.search(r"seconds\s*│\s*([\d.]+)", stdout).group(1))
-    return wall, peak, inner
+    return {"seconds": wall, "cpu": cpu, "peak_mib": peak, "inner": inner}
 
 
 def make_corpora(songs: int, big: int) -> tuple[Path, Path]:
@@ -286,15 +295,13 @@ def main() -> None:
         for name in ("original-seq", "original-pool"):
             result, wall, peak = run_stage(name, small, npy)
             runs[name].append({**result, "wall": wall, "peak_mib": peak})
-        wall, peak, inner = run_build(small, OUT / "features.h5")
-        runs["build"].append({"seconds": wall, "inner": inner, "songs": args.songs, "peak_mib": peak})
+        runs["build"].append({**run_build(small, OUT / "features.h5"), "songs": args.songs})
         for name in ("floor", "floor-librosa"):
             result, wall, peak = run_stage(name, small, env=ONE_THREAD)
             runs[name].append({**result, "peak_mib": peak})
         result, _, _ = run_stage("startup", small)
         runs["startup"].append(result)
-        wall, peak, inner = run_build(large, OUT / "features_big.h5")
-        runs["build-big"].append({"seconds": wall, "inner": inner, "songs": len(_song_ids(large)), "peak_mib": peak})
+        runs["build-big"].append({**run_build(large, OUT / "features_big.h5"), "songs": len(_song_ids(large))})
         print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
     load_after = os.getloadavg()
 
@@ -325,17 +332,26 @@ def main() -> None:
         f"{args.songs} synthetic songs ({windows} windows in the store; the original takes 6 per song), "
         f"{cpu} CPUs, load average {load_before[0]:.1f} before and {load_after[0]:.1f} after; medians of {args.repeats}.",
         "",
-        "| pipeline | seconds | songs/s | vs better original | peak memory (MiB, all processes) |",
-        "|---|---:|---:|---:|---:|",
+        "| pipeline | seconds | songs/s | vs better original | CPU ms a song (all processes) | peak memory (MiB, all processes) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, label in (("original-seq", "original, sequential"), ("original-pool", "original, ProcessPoolExecutor(2)"), ("build", "build-features --workers 2 (whole process)")):
-        lines.append(f"| {label} | {median(name, 'seconds'):.2f} | {rate[name]:.1f} | {rate[name] / better:.2f}x | {median(name, 'peak_mib'):.0f} |")
+        lines.append(
+            f"| {label} | {median(name, 'seconds'):.2f} | {rate[name]:.1f} | {rate[name] / better:.2f}x | "
+            f"{1000 * median(name, 'cpu') / args.songs:.0f} | {median(name, 'peak_mib'):.0f} |"
+        )
+    build_cpu = median("build", "cpu") / args.songs
     lines += [
         "",
-        "| compute floor (2 x one process) | songs/s | build-features / floor |",
-        "|---|---:|---:|",
-        f"| worker code (span decode + log-mel, extract_song) | {floor['floor']:.1f} | {rate['build'] / floor['floor']:.2f}x |",
-        f"| issue's definition (librosa span load + six librosa mels) | {floor['floor-librosa']:.1f} | {rate['build'] / floor['floor-librosa']:.2f}x |",
+        "| compute floor (one process, x 2 for songs/s) | songs/s | build-features / floor | CPU ms a song | floor CPU / build CPU |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, label in (("floor", "worker code (span decode + log-mel, extract_song)"), ("floor-librosa", "issue's definition (librosa span load + six librosa mels)")):
+        lines.append(
+            f"| {label} | {floor[name]:.1f} | {rate['build'] / floor[name]:.2f}x | {1000 * median(name, 'cpu') / args.songs:.0f} | "
+            f"{median(name, 'cpu') / args.songs / build_cpu:.2f} |"
+        )
+    lines += [
         "",
         "Where build-features' time goes (medians): "
         f"interpreter + CLI imports {median('build', 'seconds') - median('build', 'inner'):.2f} s; "
