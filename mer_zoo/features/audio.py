@@ -158,10 +158,17 @@ def mel_filter_bank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax
 
 
 @lru_cache(maxsize=8)
-def _hann(n_fft: int) -> np.ndarray:
-    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-    window.setflags(write=False)
-    return window
+def _mel_plan(config: FeatureConfig, dtype: type) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Periodic Hann window, the filter bank's non-zero columns and their FFT-bin range."""
+    n_fft = config.n_fft
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(dtype)
+    basis = mel_filter_bank(config.sample_rate, n_fft, config.n_mels, config.fmin, config.fmax)
+    used = np.flatnonzero(basis.any(axis=0))  # bins above fmax carry no weight: skip them
+    lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
+    basis = np.ascontiguousarray(basis[:, lo:hi], dtype=dtype)
+    for array in (window, basis):
+        array.setflags(write=False)
+    return window, basis, lo, hi
 
 
 def log_mel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -182,14 +189,12 @@ def log_mel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
     single = y.ndim == 1
     batch = y[None] if single else y
     n_fft, hop = config.n_fft, config.hop_length
-    basis = mel_filter_bank(config.sample_rate, n_fft, config.n_mels, config.fmin, config.fmax)
-    used = np.flatnonzero(basis.any(axis=0))  # bins above fmax carry no weight: skip them
-    lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
+    window, basis, lo, hi = _mel_plan(config, dtype)
     padded = np.pad(batch, ((0, 0), (n_fft // 2, n_fft // 2)))
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
-    spectrum = scipy.fft.rfft(frames * _hann(n_fft).astype(dtype), axis=-1)[..., lo:hi]
+    spectrum = scipy.fft.rfft(frames * window, axis=-1)[..., lo:hi]
     power = spectrum.real**2 + spectrum.imag**2
-    mel = np.matmul(basis[:, lo:hi].astype(dtype), power.transpose(0, 2, 1))
+    mel = np.matmul(basis, power.transpose(0, 2, 1))
     db = 10.0 * np.log10(np.maximum(mel, 1e-10))
     ref = np.maximum(mel.max(axis=(1, 2), keepdims=True), 1e-10)
     db -= 10.0 * np.log10(ref)

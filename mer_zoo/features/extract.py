@@ -26,7 +26,7 @@ __all__ = ["THREAD_VARIABLES", "SongResult", "WorkerSetup", "extract_song", "war
 THREAD_VARIABLES = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
 
 
-_BATCH = 8  # windows per log_mel call: ~30 MB of STFT temporaries
+_BATCH = 3  # windows per log_mel call: ~25 MB of STFT temporaries (8 MB a window)
 
 
 class SongResult(NamedTuple):
