@@ -115,9 +115,8 @@ def dask_cluster(tmp_path: Path):
     try:
         yield address
     finally:
-        for process in (worker, scheduler):
+        for process in (worker, scheduler):  # the worker first, while its scheduler still answers
             process.terminate()
-        for process in (worker, scheduler):
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:

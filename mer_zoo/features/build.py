@@ -287,7 +287,11 @@ def _dask_client(workers: int, scheduler: str | None, config: FeatureConfig) -> 
             client.wait_for_workers(1, timeout=60)
         except TimeoutError:
             raise MerZooError(f"the Dask scheduler at {scheduler} has no workers (waited 60 s)") from None
-        client.register_plugin(WorkerSetup(config))
+        try:
+            client.register_plugin(WorkerSetup(config))
+        except Exception as err:  # e.g. workers without mer-zoo installed cannot unpickle the plugin
+            where = f"at {scheduler}" if scheduler else "(local)"
+            raise MerZooError(f"the Dask workers {where} could not set up mer-zoo: {type(err).__name__}: {err}") from None
         yield client
     finally:
         client.close()
