@@ -129,12 +129,6 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _worker_init(worker_id: int) -> None:
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
 def _loader(dataset: Any, config: TrainConfig, device: torch.device, *, shuffle: bool, generator: torch.Generator | None = None) -> DataLoader:
     batch = config.batch_size if shuffle else max(config.batch_size, 128)
     return DataLoader(
@@ -145,7 +139,6 @@ def _loader(dataset: Any, config: TrainConfig, device: torch.device, *, shuffle:
         drop_last=shuffle and len(dataset) % batch == 1,
         num_workers=config.num_workers,
         persistent_workers=config.num_workers > 0,
-        worker_init_fn=_worker_init if config.num_workers > 0 else None,
         generator=generator,
         pin_memory=device.type == "cuda",
     )
@@ -260,7 +253,10 @@ def _start(config: TrainConfig) -> Run:
     feature_config, song_ids, dataset = read_store(features)
     check_compatible(info.name, feature_config)
     # Build once up front so a bad model option fails before any data is touched.
-    model = get_model(info.name, n_mels=feature_config.n_mels, **config.model_options)
+    try:
+        model = get_model(info.name, n_mels=feature_config.n_mels, **config.model_options)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"model {info.name!r} rejected its options {config.model_options}: {err}") from None
     split = parse_split(config.split, song_ids, seed=config.seed)
     train_songs = FeatureDataset(features, "train", songs=split)
     normalizer = Normalizer.fit(train_songs)

@@ -93,6 +93,16 @@ def test_mean_model_is_fitted_not_trained(cli: Cli, demo_store: Path, tmp_path: 
         assert metrics[part]["arousal"]["pearson"] is None  # a constant prediction has no correlation
 
 
+def test_model_options_reach_the_builder(cli: Cli, demo_store: Path, tmp_path: Path) -> None:
+    run = _train(cli, demo_store, tmp_path, "--model", "crnn", "--epochs", "1", "--opt", "hidden=8", "--opt", "dropout=0.5")
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["options"] == {"hidden": 8, "dropout": 0.5}
+    from mer_zoo.models import get_model
+
+    assert config["model"]["params"] == sum(p.numel() for p in get_model("crnn", hidden=8).parameters())
+    assert config["model"]["params"] < sum(p.numel() for p in get_model("crnn").parameters())
+
+
 def test_early_stopping(cli: Cli, demo_store: Path, tmp_path: Path) -> None:
     # With a vanishing learning rate no epoch beats the first, so patience 1 stops after epoch 2.
     run = _train(cli, demo_store, tmp_path, "--model", "cnn_small", "--epochs", "5", "--lr", "1e-20", "--patience", "1")
@@ -107,6 +117,7 @@ def test_early_stopping(cli: Cli, demo_store: Path, tmp_path: Path) -> None:
         (["--model", "cnn_small", "--features", "missing.h5"], 2, "missing.h5: no such feature store"),
         (["--model", "cnn_smal"], 2, "did you mean cnn_small"),
         (["--model", "cnn_small", "--opt", "novalue"], 2, "expected KEY=VALUE"),
+        (["--model", "crnn", "--opt", "hidden=abc"], 2, "rejected its options {'hidden': 'abc'}"),
         (["--model", "cnn_small", "--epochs", "0"], 2, "--epochs must be at least 1"),
         (["--model", "cnn_small", "--split", "kfold:9/3"], 2, "fold 9 of 3"),
         (["--resume", "no/such/run"], 2, "no such run directory"),
