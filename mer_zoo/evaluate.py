@@ -36,10 +36,8 @@ def evaluate(run_dir: str | os.PathLike[str], features: str | os.PathLike[str] |
         A dict shaped like ``metrics.json``: ``val`` and ``test`` blocks for the run's own
         store, or one ``all`` block for another store.
     """
-    from torch.utils.data import DataLoader
-
     from mer_zoo.data import FeatureDataset
-    from mer_zoo.train import evaluate_model, read_store, require_same_features, resolve_device, use_all_cores
+    from mer_zoo.train import evaluate_model, make_loader, read_store, require_same_features, resolve_device, use_all_cores
 
     run = open_run(run_dir)
     store = Path(features) if features is not None else run.store_path
@@ -66,7 +64,7 @@ def evaluate(run_dir: str | os.PathLike[str], features: str | os.PathLike[str] |
         "checkpoint": "best.pt",
     }
     for name, ds in parts.items():
-        loader = DataLoader(ds, batch_size=128, shuffle=False)
+        loader = make_loader(ds, 128, shuffle=False)
         preds = evaluate_model(model, loader, dev)
         result[name] = metrics_block(np.asarray(ds.targets), preds, np.asarray(ds.song_ids), run.train_mean)
     return result

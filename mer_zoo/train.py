@@ -34,6 +34,7 @@ __all__ = [
     "SCHEDULES",
     "TrainConfig",
     "evaluate_model",
+    "make_loader",
     "make_console",
     "read_store",
     "require_same_features",
@@ -129,19 +130,65 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class _Batches(torch.utils.data.Dataset):
+    """Serves whole batches: ``FeatureDataset.read`` fills one array per batch.
+
+    The default per-item collate copies every window a second time with ``torch.stack``, a
+    parallel region that stalls when the cores are busy; reading straight into the batch
+    array skips both. Augmentation, when on, is applied per window as before.
+    """
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.dataset.read(indices)
+        augment = self.dataset.augment
+        if augment is not None:
+            x = torch.stack([augment(window) for window in x])
+        return x, y
+
+
+def make_loader(
+    dataset: Any,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """Batches of ``(mel (B, 1, n_mels, T), target (B, 2))`` from a FeatureDataset, read batch-wise.
+
+    Shuffling draws from ``generator``, exactly as ``DataLoader(shuffle=True)`` would.
+    """
+    sampler: torch.utils.data.Sampler[int]
+    if shuffle:
+        sampler = torch.utils.data.RandomSampler(dataset, generator=generator)
+    else:
+        sampler = torch.utils.data.SequentialSampler(dataset)
+    # BatchNorm cannot train on a final batch of one window.
+    drop_last = shuffle and len(dataset) % batch_size == 1
+    return DataLoader(
+        _Batches(dataset),
+        sampler=torch.utils.data.BatchSampler(sampler, batch_size, drop_last),
+        batch_size=None,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        generator=generator,
+        pin_memory=pin_memory,
+    )
+
+
 def _loader(dataset: Any, config: TrainConfig, device: torch.device, *, shuffle: bool, generator: torch.Generator | None = None) -> DataLoader:
     batch = config.batch_size if shuffle else max(config.batch_size, 128)
-    return DataLoader(
-        dataset,
-        batch_size=batch,
-        shuffle=shuffle,
-        # BatchNorm cannot train on a final batch of one window.
-        drop_last=shuffle and len(dataset) % batch == 1,
-        num_workers=config.num_workers,
-        persistent_workers=config.num_workers > 0,
-        generator=generator,
+    return make_loader(
+        dataset, batch, shuffle=shuffle, generator=generator, num_workers=config.num_workers,
         pin_memory=device.type == "cuda",
-    )
+    )  # fmt: skip
 
 
 def _autocast(device: torch.device) -> Any:
