@@ -22,6 +22,13 @@ $(STAMP): pyproject.toml plugins/mer-zoo-example/pyproject.toml
 
 demo: install
 	$(BIN)/mer-zoo demo-data $(DEMO_DIR)/deam --songs $(DEMO_SONGS) --seed 0
+	rm -rf $(DEMO_DIR)/features.h5 $(DEMO_DIR)/features.h5.partial $(DEMO_DIR)/runs
+	$(BIN)/mer-zoo build-features --root $(DEMO_DIR)/deam --out $(DEMO_DIR)/features.h5 --no-progress
+	$(BIN)/mer-zoo train --model mean --features $(DEMO_DIR)/features.h5 --out $(DEMO_DIR)/runs
+	$(BIN)/mer-zoo train --model cnn_small --features $(DEMO_DIR)/features.h5 --out $(DEMO_DIR)/runs --epochs 20
+	$(BIN)/mer-zoo predict $(DEMO_DIR)/runs/cnn_small-* $$(ls $(DEMO_DIR)/deam/DEAM_audio/MEMD_audio/*.mp3 | head -n 2) \
+		--out $(DEMO_DIR)/predictions.csv --plot $(DEMO_DIR)/va.png
+	$(BIN)/mer-zoo compare $(DEMO_DIR)/runs/* --markdown $(DEMO_DIR)/leaderboard.md
 
 test: install
 	$(BIN)/python -m pytest -q
