@@ -143,13 +143,25 @@ def leaderboard_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+_SHORT = {
+    "test_songs": "songs", "test_windows": "windows", "test_mse": "MSE", "baseline_mse": "mean MSE",
+    "vs_baseline": "ratio", "arousal_r2": "A R²", "arousal_ccc": "A CCC", "valence_r2": "V R²",
+    "valence_ccc": "V CCC", "train_seconds": "train s",
+}  # fmt: skip
+
+
 def leaderboard_table(df: pd.DataFrame, title: str = "") -> Any:
-    """The leaderboard as a rich table for the terminal."""
+    """The leaderboard as a rich table for the terminal (short headers; the CSV has the full names)."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title or f"leaderboard (test part, scale {SCALE}; lower MSE is better)")
+    table = Table(
+        title=title or f"leaderboard: test part, scale {SCALE}, lower MSE is better",
+        caption="ratio = MSE / mean-baseline MSE on the same windows; A = arousal, V = valence",
+        box=box.SIMPLE_HEAD,
+    )
     for col in df.columns:
-        table.add_column(col, justify="left" if col in ("run", "model", "split") else "right")
+        table.add_column(_SHORT.get(col, col), justify="left" if col in ("run", "model", "split") else "right")
     for cells in _cells(df):
         table.add_row(*cells)
     return table
