@@ -83,6 +83,12 @@ def test_same_seed_same_figures_and_resume_matches(cli: Cli, demo_store: Path, c
     assert _metrics(short)["test"] == _metrics(cnn_run)["test"]
 
 
+def test_loader_workers_change_nothing(cli: Cli, demo_store: Path, cnn_run: Path, tmp_path: Path) -> None:
+    run = _train(cli, demo_store, tmp_path, "--model", "cnn_small", "--epochs", "1", "--seed", "3", "--workers", "1")
+    first = pd.read_csv(cnn_run / "history.csv").iloc[0]
+    assert pd.read_csv(run / "history.csv").iloc[0][["train_loss", "val_loss"]].equals(first[["train_loss", "val_loss"]])
+
+
 def test_mean_model_is_fitted_not_trained(cli: Cli, demo_store: Path, tmp_path: Path) -> None:
     run = _train(cli, demo_store, tmp_path, "--model", "mean", "--seed", "3")
     assert len(pd.read_csv(run / "history.csv")) == 0
@@ -94,9 +100,11 @@ def test_mean_model_is_fitted_not_trained(cli: Cli, demo_store: Path, tmp_path: 
 
 
 def test_model_options_reach_the_builder(cli: Cli, demo_store: Path, tmp_path: Path) -> None:
-    run = _train(cli, demo_store, tmp_path, "--model", "crnn", "--epochs", "1", "--opt", "hidden=8", "--opt", "dropout=0.5")
+    run = _train(
+        cli, demo_store, tmp_path, "--model", "crnn", "--epochs", "1", "--opt", "hidden=8", "--opt", "dropout=0.5", "--augment"
+    )
     config = json.loads((run / "config.json").read_text())
-    assert config["model"]["options"] == {"hidden": 8, "dropout": 0.5}
+    assert config["model"]["options"] == {"hidden": 8, "dropout": 0.5} and config["train"]["augment"] is True
     from mer_zoo.models import get_model
 
     assert config["model"]["params"] == sum(p.numel() for p in get_model("crnn", hidden=8).parameters())
@@ -105,9 +113,11 @@ def test_model_options_reach_the_builder(cli: Cli, demo_store: Path, tmp_path: P
 
 def test_early_stopping(cli: Cli, demo_store: Path, tmp_path: Path) -> None:
     # With a vanishing learning rate no epoch beats the first, so patience 1 stops after epoch 2.
-    run = _train(cli, demo_store, tmp_path, "--model", "cnn_small", "--epochs", "5", "--lr", "1e-20", "--patience", "1")
+    args = ["--model", "cnn_small", "--epochs", "5", "--lr", "1e-20", "--patience", "1", "--schedule", "cosine"]
+    run = _train(cli, demo_store, tmp_path, *args)
     history = pd.read_csv(run / "history.csv")
     assert history["epoch"].tolist() == [1, 2]
+    assert history["lr"].iloc[1] < history["lr"].iloc[0]  # cosine decay
     assert _metrics(run)["best_epoch"] == 1
 
 
