@@ -30,6 +30,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
@@ -54,6 +55,24 @@ class NpyDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(np.load(self.paths[i])).unsqueeze(0), torch.from_numpy(self.targets[i].copy())
+
+
+class NotebookDataset(Dataset):
+    """The original notebook's Dataset as written: a pandas row per item, np.load, FloatTensor."""
+
+    def __init__(self, folder: Path, n: int, targets: np.ndarray) -> None:
+        self.folder = folder
+        songs = np.arange(n) // WINDOWS_PER_SONG
+        self.data = pd.DataFrame({"song_id": songs, "arousal": targets[:n, 0], "valence": targets[:n, 1]})
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        row = self.data.iloc[idx]
+        seg = idx % WINDOWS_PER_SONG
+        mel_spec = np.load(self.folder / f"{int(row['song_id']) * WINDOWS_PER_SONG + seg}.npy")
+        return torch.FloatTensor(mel_spec), torch.FloatTensor([row["arousal"], row["valence"]])
 
 
 class MemmapDataset(Dataset):
@@ -237,6 +256,7 @@ def main() -> None:
     n = args.items
     order = np.random.default_rng(1).permutation(n)
     npy_ds = NpyDataset(npy, n, targets)
+    notebook_ds = NotebookDataset(npy, n, targets)
     store_ds = FeatureDataset(store)
     h5 = h5py.File(store, "r")["mel"]
     batches = [order[i : i + 32] for i in range(0, n, 32)]
@@ -264,6 +284,7 @@ def main() -> None:
     ours = "FeatureDataset[i] (preadv at chunk offsets)"
     runs = {
         base: run_items(npy_ds.__getitem__),
+        "the notebook's Dataset as written (pandas iloc + np.load)": run_items(notebook_ds.__getitem__),
         ours: run_items(store_ds.__getitem__),
         "h5py dset[i]": run_items(lambda i: h5[i]),
         "np.memmap of the whole file, fresh map (first touch)": run_fresh_memmap,
@@ -290,6 +311,8 @@ def main() -> None:
         cells = f"{cold[name]:,.0f} | {cold[name] / cold[base]:.1f}x" if name in cold else "- | -"
         print(f"| {name} | {rate:,.0f} | {rate / ref:.1f}x | {warm_faults[name] / n:.1f} | {cells} |")
 
+    notebook = "the notebook's Dataset as written (pandas iloc + np.load)"
+    print(f"\nFeatureDataset[i] vs the notebook's Dataset: {warm[ours] / warm[notebook]:.1f}x warm")
     reps = max(3, args.repeats // 2)
     print(f"\nOne epoch, DataLoader(batch_size=32, shuffle=True), the same {n} windows, warm, fresh process")
     print(f"per run (worker start-up included), items/s, median of {reps}:\n")
