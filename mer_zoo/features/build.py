@@ -329,6 +329,7 @@ def _run(
     dropped: Counter[str] = Counter()
     if not todo:
         return dropped
+    _return_freed_buffers()
     with _dask_client(workers, scheduler, config) as client, _progress(len(todo), progress) as advance:
         threads = max(1, sum(client.nthreads().values()))
         size = max(1, min(_MAX_BATCH, len(todo) // (_BATCHES_PER_THREAD * threads)))
@@ -363,6 +364,23 @@ def _run(
                 written += 1
             submit_more()
     return dropped
+
+
+def _return_freed_buffers() -> None:
+    """Have glibc give every freed result buffer (> 128 KiB) back to the system at once.
+
+    Results arrive as megabyte buffers on Dask's comm thread and are freed on this one;
+    glibc's default raises its mmap threshold after such frees and keeps the memory in
+    per-thread heaps, so this process grew from ~130 to ~180 MB over 800 songs. A fixed
+    threshold keeps it flat for a few page faults per song. Elsewhere than glibc: no-op.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    if mallopt is not None:
+        mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
 def _write(writer: Any, song: Any, result: Any, root: Path) -> None:
