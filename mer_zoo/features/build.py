@@ -1,9 +1,10 @@
 """`build-features`: extract every song of a dataset with Dask into one HDF5 store.
 
-Workers receive a song record and the settings and return arrays (``extract.extract_song``);
-this process is the only writer. A bounded number of songs is in flight and results are
-written in song-id order through a small reorder buffer, so memory stays flat however large
-the corpus, and a resumed build writes exactly the bytes an uninterrupted one writes.
+Workers receive a few song records and the settings and return arrays or one-line reasons
+(``extract.extract_songs``); this process is the only writer. A bounded number of songs is
+in flight and results are written in song-id order through a small reorder buffer, so
+memory stays flat however large the corpus, and a resumed build writes exactly the bytes an
+uninterrupted one writes.
 
 The store is written to ``OUT.partial`` and moved over ``OUT`` only when complete, so a
 crash (SIGKILL included) never leaves a half-written file at ``OUT``; running the same
