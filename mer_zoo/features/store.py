@@ -51,6 +51,9 @@ FORMAT = "mer-zoo-features"
 FORMAT_VERSION = 1
 STATIC_COLUMNS = ("valence_mean", "valence_std", "arousal_mean", "arousal_std")
 
+# SWMR needs at least the HDF5 1.10 file format; pinning it there keeps stores readable by
+# any HDF5 >= 1.10 tool (h5ls, h5dump, other languages), whatever library writes them.
+_LIBVER = ("v110", "v110")
 _STR = h5py.string_dtype()
 _SEGMENTS = {"song_id": "i8", "start_s": "f8", "end_s": "f8", "arousal": "f4", "valence": "f4"}
 _SONGS = {
@@ -127,7 +130,7 @@ class StoreWriter:
         compression: str | None = None,
     ) -> StoreWriter:
         """Create an empty store at ``path`` (overwriting it) and open it for appending."""
-        f = h5py.File(path, "w", libver="latest")
+        f = h5py.File(path, "w", libver=_LIBVER)
         f.attrs.update(
             format=FORMAT,
             format_version=FORMAT_VERSION,
@@ -169,7 +172,7 @@ class StoreWriter:
             n_failures = max(0, min(old[f"failures/{c}"].shape[0] for c in _FAILURES) - 1)
             keep = {"segments": n_segments, "songs": n_songs, "failures": n_failures}
             mel = old["mel"]
-            with h5py.File(fresh, "w", libver="latest") as new:
+            with h5py.File(fresh, "w", libver=_LIBVER) as new:
                 new.attrs.update(dict(old.attrs))
                 out = new.create_dataset(
                     "mel",
@@ -190,7 +193,7 @@ class StoreWriter:
                             f"{group}/{name}", data=data, maxshape=(None,), chunks=(1024,), dtype=dtype
                         )
         os.replace(fresh, path)
-        f = h5py.File(path, "r+", libver="latest")
+        f = h5py.File(path, "r+", libver=_LIBVER)
         f.swmr_mode = True
         return cls(f)
 
@@ -245,7 +248,7 @@ class StoreWriter:
             # Attributes cannot change under SWMR; reopen plainly for this last write.
             name = self._file.filename
             self._file.close()
-            with h5py.File(name, "r+", libver="latest", locking=False) as f:
+            with h5py.File(name, "r+", libver=_LIBVER, locking=False) as f:
                 f.attrs["complete"] = True
         else:
             self._file.close()
