@@ -17,23 +17,10 @@ from mer_zoo.errors import InputError
 from mer_zoo.features.build import build_features
 from mer_zoo.features.store import STATIC_COLUMNS, FeatureStore, SongFeatures, StoreWriter
 
+from stores import assert_same_store
+
 AUDIO = Path("DEAM_audio/MEMD_audio")
 DYNAMIC = Path("DEAM_Annotations/annotations/annotations averaged per song/dynamic (per second annotations)")
-
-
-def datasets(path: Path) -> dict[str, np.ndarray]:
-    """Every dataset of an HDF5 file, read whole."""
-    found: dict[str, np.ndarray] = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: found.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return found
-
-
-def assert_same_store(a: Path, b: Path) -> None:
-    left, right = datasets(a), datasets(b)
-    assert sorted(left) == sorted(right)
-    for name in left:
-        assert np.array_equal(left[name], right[name]), name
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

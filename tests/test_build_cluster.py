@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 
 from mer_zoo.features.build import build_features
 from mer_zoo.features.store import FeatureStore
+
+from stores import assert_same_store
 
 AUDIO = Path("DEAM_audio/MEMD_audio")
 AVERAGED = Path("DEAM_Annotations/annotations/annotations averaged per song")
@@ -24,23 +25,6 @@ CSVS = [AVERAGED / "dynamic (per second annotations)" / n for n in ("arousal.csv
     for n in ("static_annotations_averaged_songs_1_2000.csv", "static_annotations_averaged_songs_2000_2058.csv")
 ]
 BIN = Path(sys.executable).parent
-
-
-def datasets(path: Path) -> dict[str, np.ndarray]:
-    """Every dataset of an HDF5 file, read whole."""
-    found: dict[str, np.ndarray] = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: found.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return found
-
-
-def assert_same_store(a: Path, b: Path) -> None:
-    left, right = datasets(a), datasets(b)
-    assert sorted(left) == sorted(right)
-    for name in left:
-        assert np.array_equal(left[name], right[name]), name
-    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
-        assert dict(fa.attrs) == dict(fb.attrs)
 
 
 def clone_deam(src: Path, dst: Path, copies: int) -> Path:
@@ -88,7 +72,7 @@ def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_store(demo_root: Pa
 
     uninterrupted = tmp_path / "features.h5"
     build_features(root, uninterrupted, workers=2, progress=False)
-    assert_same_store(out, uninterrupted)
+    assert_same_store(out, uninterrupted, attrs=True)
     with FeatureStore(out) as store:
         assert len(store.songs) == 72 and len(store.failures) == 0
 
@@ -136,4 +120,4 @@ def test_a_running_dask_scheduler_builds_the_same_store(dask_cluster: str, demo_
     out = tmp_path / "features.h5"
     summary = build_features(demo_root, out, scheduler=dask_cluster, progress=False)
     assert summary.exit_code == 0 and summary.songs_this_run == summary.songs_total
-    assert_same_store(out, demo_store)
+    assert_same_store(out, demo_store, attrs=True)
