@@ -37,16 +37,12 @@ import threading
 import time
 from pathlib import Path
 
+from mer_zoo.datasets.synthetic import AUDIO
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench_out" / "build"
 BIN = Path(sys.executable).parent
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
-AUDIO = Path("DEAM_audio/MEMD_audio")
-AVERAGED = Path("DEAM_Annotations/annotations/annotations averaged per song")
-CSVS = [AVERAGED / "dynamic (per second annotations)" / n for n in ("arousal.csv", "valence.csv")] + [
-    AVERAGED / "song_level" / n
-    for n in ("static_annotations_averaged_songs_1_2000.csv", "static_annotations_averaged_songs_2000_2058.csv")
-]
 
 
 # --- stages, each run in a fresh process (`--stage NAME`) -------------------------------------
@@ -148,7 +144,6 @@ def stage_floor_librosa(root: Path) -> dict[str, float]:
 
 def stage_startup() -> dict[str, float]:
     """Dask start-up as build-features does it: local cluster, worker set-up, then close."""
-    import logging  # noqa: F401
 
     started = time.perf_counter()
     from mer_zoo.config import FeatureConfig
@@ -276,7 +271,7 @@ def run_build(root: Path, out: Path, *extra: str) -> dict[str, float]:
 
 def make_corpora(songs: int, big: int) -> tuple[Path, Path]:
     """The synthetic corpus (generated once) and a ``big``-song one of hard-linked copies."""
-    from mer_zoo.datasets.synthetic import write_synthetic_deam
+    from mer_zoo.datasets.synthetic import replicate_deam, write_synthetic_deam
 
     small = OUT / f"deam{songs}"
     if not (small / "done").exists():
@@ -287,15 +282,7 @@ def make_corpora(songs: int, big: int) -> tuple[Path, Path]:
     copies = -(-big // songs)
     if not (large / "done").exists():
         shutil.rmtree(large, ignore_errors=True)
-        (large / AUDIO).mkdir(parents=True)
-        for mp3 in sorted((small / AUDIO).glob("*.mp3")):
-            for k in range(copies):
-                os.link(mp3, large / AUDIO / f"{int(mp3.stem) + 10_000 * k}.mp3")
-        for csv in CSVS:
-            header, *rows = (small / csv).read_text().splitlines()
-            clones = [f"{int(r.split(',', 1)[0]) + 10_000 * k},{r.split(',', 1)[1]}" for k in range(copies) for r in rows]
-            (large / csv).parent.mkdir(parents=True, exist_ok=True)
-            (large / csv).write_text("\n".join([header, *clones]) + "\n")
+        replicate_deam(small, large, copies)
         (large / "done").touch()
     return small, large
 

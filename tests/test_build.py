@@ -6,7 +6,6 @@ import fcntl
 import shutil
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import soundfile as sf
@@ -14,13 +13,12 @@ import soundfile as sf
 from mer_zoo.cli import main
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError
+from mer_zoo.datasets.synthetic import AUDIO, DYNAMIC
 from mer_zoo.features.build import build_features
 from mer_zoo.features.store import STATIC_COLUMNS, FeatureStore, SongFeatures, StoreWriter
 
 from stores import assert_same_store
 
-AUDIO = Path("DEAM_audio/MEMD_audio")
-DYNAMIC = Path("DEAM_Annotations/annotations/annotations averaged per song/dynamic (per second annotations)")
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

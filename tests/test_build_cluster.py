@@ -13,32 +13,13 @@ from pathlib import Path
 import h5py
 import pytest
 
+from mer_zoo.datasets.synthetic import replicate_deam
 from mer_zoo.features.build import build_features
 from mer_zoo.features.store import FeatureStore
 
 from stores import assert_same_store
 
-AUDIO = Path("DEAM_audio/MEMD_audio")
-AVERAGED = Path("DEAM_Annotations/annotations/annotations averaged per song")
-CSVS = [AVERAGED / "dynamic (per second annotations)" / n for n in ("arousal.csv", "valence.csv")] + [
-    AVERAGED / "song_level" / n
-    for n in ("static_annotations_averaged_songs_1_2000.csv", "static_annotations_averaged_songs_2000_2058.csv")
-]
 BIN = Path(sys.executable).parent
-
-
-def clone_deam(src: Path, dst: Path, copies: int) -> Path:
-    """``copies`` copies of every song of ``src`` under new ids (hard-linked audio, copied rows)."""
-    (dst / AUDIO).mkdir(parents=True)
-    for mp3 in (src / AUDIO).glob("*.mp3"):
-        for k in range(copies):
-            os.link(mp3, dst / AUDIO / f"{int(mp3.stem) + 10_000 * k}.mp3")
-    for csv in CSVS:
-        header, *rows = (src / csv).read_text().splitlines()
-        cloned = [f"{int(row.split(',', 1)[0]) + 10_000 * k},{row.split(',', 1)[1]}" for k in range(copies) for row in rows]
-        (dst / csv).parent.mkdir(parents=True, exist_ok=True)
-        (dst / csv).write_text("\n".join([header, *cloned]) + "\n")
-    return dst
 
 
 def committed_songs(partial: Path) -> int:
@@ -51,7 +32,7 @@ def committed_songs(partial: Path) -> int:
 
 @pytest.mark.slow  # three real builds of 72 songs
 def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_store(demo_root: Path, tmp_path: Path) -> None:
-    root = clone_deam(demo_root, tmp_path / "deam", copies=6)
+    root = replicate_deam(demo_root, tmp_path / "deam", copies=6)
     out = tmp_path / "killed" / "features.h5"
     out.parent.mkdir()
     command = [BIN / "mer-zoo", "build-features", "--root", root, "--out", out, "--workers", "1", "--no-progress"]

@@ -20,12 +20,13 @@ import numpy as np
 
 from mer_zoo.errors import InputError
 
-__all__ = ["write_synthetic_deam"]
+__all__ = ["replicate_deam", "write_synthetic_deam"]
 
 AVERAGED = Path("DEAM_Annotations/annotations/annotations averaged per song")
 DYNAMIC = AVERAGED / "dynamic (per second annotations)"
 SONG_LEVEL = AVERAGED / "song_level"
 AUDIO = Path("DEAM_audio/MEMD_audio")
+STATIC_FILES = ("static_annotations_averaged_songs_1_2000.csv", "static_annotations_averaged_songs_2000_2058.csv")
 STATIC_1_2000 = "song_id, valence_mean, valence_std, arousal_mean, arousal_std"
 STATIC_2000_2058 = (
     "song_id, valence_mean, valence_std, valence_ max_mean, valence_max_std, valence_min_mean, "
@@ -72,6 +73,22 @@ def write_synthetic_deam(out: Path, n_songs: int = 60, seed: int = 0) -> str:
         f"({short} shorter than 45 s), {full} full songs, "
         f"{sum(s.sample_rate != 44100 for s in songs)} at 48 kHz, {sum(s.channels == 1 for s in songs)} mono (seed {seed})"
     )
+
+
+def replicate_deam(src: Path, dst: Path, copies: int) -> Path:
+    """Copy a Kaggle-layout dataset ``copies`` times under new ids (id + 10,000 k): hard-linked audio, copied rows."""
+    (dst / AUDIO).mkdir(parents=True)
+    for mp3 in sorted((src / AUDIO).glob("*.mp3")):
+        for k in range(copies):
+            os.link(mp3, dst / AUDIO / f"{int(mp3.stem) + 10_000 * k}.mp3")
+    csvs = [DYNAMIC / "arousal.csv", DYNAMIC / "valence.csv"] + [SONG_LEVEL / name for name in STATIC_FILES]
+    for csv in csvs:
+        header, *rows = (src / csv).read_text().splitlines()
+        ids_rest = [row.split(",", 1) for row in rows]
+        clones = [f"{int(i) + 10_000 * k},{rest}" for k in range(copies) for i, rest in ids_rest]
+        (dst / csv).parent.mkdir(parents=True, exist_ok=True)
+        (dst / csv).write_text("\n".join([header, *clones]) + "\n")
+    return dst
 
 
 def _plan(n_songs: int, seed: int) -> list[_Song]:
@@ -356,5 +373,5 @@ def _write_static(folder: Path, songs: list[_Song], labels: list[tuple[np.ndarra
         else:
             (vm, vs), (am, sd) = stats
             excerpts.append(",".join([str(song.song_id), f"{vm:g}", f"{vs:.2f}", f"{am:g}", f"{sd:.2f}"]))
-    (folder / "static_annotations_averaged_songs_1_2000.csv").write_text("\n".join(excerpts) + "\n")
-    (folder / "static_annotations_averaged_songs_2000_2058.csv").write_text("\n".join(full) + "\n")
+    for name, rows in zip(STATIC_FILES, (excerpts, full)):
+        (folder / name).write_text("\n".join(rows) + "\n")
