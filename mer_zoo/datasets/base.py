@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Corpus", "SongRecord"]
+__all__ = ["STATIC_COLUMNS", "Corpus", "SongRecord"]
+
+# The song-level labels every reader fills (NaN when unknown), on the corpus's static scale.
+STATIC_COLUMNS = ("valence_mean", "valence_std", "arousal_mean", "arousal_std")
 
 
 @dataclass(frozen=True)
@@ -17,7 +20,8 @@ class SongRecord:
 
     ``audio_path`` may not exist (the build reports that as a per-song failure).
     ``times_s``, ``arousal`` and ``valence`` are aligned, NaN-free and empty when the song
-    has no dynamic labels; dynamic values are on [-1, 1], static ones on 1..9 (NaN if unknown).
+    has no dynamic labels; they are on the corpus's ``dynamic_scale``, the ``static``
+    values (keys: ``STATIC_COLUMNS``, NaN if unknown) on its ``static_scale``.
     """
 
     song_id: int
@@ -30,9 +34,22 @@ class SongRecord:
 
 @dataclass(frozen=True)
 class Corpus:
-    """All songs a reader found under ``root``, sorted by id, plus what it could not find."""
+    """All songs a reader found under ``root``, sorted by id, plus what it could not find.
+
+    Attributes:
+        dynamic_scale: the scale of the dynamic labels, ``"LOW..HIGH"``.
+        static_scale: the scale of the static labels.
+        has_dynamic: False for corpora labelled per song only: their windows then cover
+            the whole audio from ``start_s`` and carry the song's static labels.
+        start_s: the first window start this corpus suggests (its first annotation time),
+            used when the user gives none; None keeps the extraction settings' own.
+    """
 
     name: str
     root: Path
     songs: list[SongRecord]
     notes: list[str]
+    dynamic_scale: str = "-1..1"
+    static_scale: str = "1..9"
+    has_dynamic: bool = True
+    start_s: float | None = None

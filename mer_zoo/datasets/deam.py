@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mer_zoo.datasets.base import Corpus, SongRecord
+from mer_zoo.datasets.base import STATIC_COLUMNS, Corpus, SongRecord
 from mer_zoo.errors import InputError
-from mer_zoo.features.store import STATIC_COLUMNS
 
 __all__ = ["read_deam"]
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from mer_zoo import __version__
 from mer_zoo.config import FeatureConfig
+from mer_zoo.datasets.base import STATIC_COLUMNS
 from mer_zoo.errors import MerZooError
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ __all__ = [
 
 FORMAT = "mer-zoo-features"
 FORMAT_VERSION = 1
-STATIC_COLUMNS = ("valence_mean", "valence_std", "arousal_mean", "arousal_std")
 
 # SWMR needs at least the HDF5 1.10 file format; pinning it there keeps stores readable by
 # any HDF5 >= 1.10 tool (h5ls, h5dump, other languages), whatever library writes them.
