@@ -106,18 +106,21 @@ def stage_floor(root: Path) -> dict[str, float]:
 
     from mer_zoo.config import FeatureConfig
     from mer_zoo.datasets import read_corpus
+    from mer_zoo.features.build import make_extractors, plan_job
     from mer_zoo.features.extract import extract_song, warm_up
-    from mer_zoo.features.store import StoreWriter
+    from mer_zoo.features.writer import StoreWriter
 
     config = FeatureConfig()
-    songs = read_corpus(root).songs
-    warm_up(config)
+    corpus = read_corpus(root)
+    songs = corpus.songs
+    job, labels = plan_job(corpus, config, make_extractors(["mel"], {}, config))
+    warm_up(job)
     started, cpu = time.perf_counter(), _cpu_seconds()
-    results = [extract_song(song, config) for song in songs]
+    results = [extract_song(song, job) for song in songs]
     compute, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     windows = sum(len(r.features.start_s) for r in results if r.features is not None)
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
-        writer = StoreWriter.create(Path(tmp) / "f.h5", config, dataset="deam", source_root=str(root))
+        writer = StoreWriter.create(Path(tmp) / "f.h5", config, dataset="deam", source_root=str(root), labels=labels)
         started = time.perf_counter()
         for result in results:
             writer.append_song(result.features)

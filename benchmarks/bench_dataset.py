@@ -36,7 +36,8 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.data import FeatureDataset
-from mer_zoo.features.store import FeatureStore, SongFeatures, StoreWriter
+from mer_zoo.features.store import FeatureStore
+from mer_zoo.features.writer import SongFeatures, StoreWriter
 
 OUT = Path(__file__).resolve().parents[1] / "bench_out" / "dataset"
 CONFIG = FeatureConfig()
@@ -111,7 +112,7 @@ def write_data(size_gb: float, n_npy: int) -> tuple[Path, Path, np.ndarray]:
     for s in range(n_songs):
         mel = rng.random((WINDOWS_PER_SONG, CONFIG.n_mels, CONFIG.frames), dtype=np.float32) * -80
         av = rng.uniform(-1, 1, (2, WINDOWS_PER_SONG)).astype(np.float32)
-        writer.append_song(SongFeatures(s, f"{s}.mp3", 45.0, mel, starts, starts + 5, av[0], av[1], {}))
+        writer.append_song(SongFeatures(s, f"{s}.mp3", 45.0, {"mel": mel}, starts, starts + 5, av[0], av[1]))
         for j in range(WINDOWS_PER_SONG):
             if s * WINDOWS_PER_SONG + j < n_npy:
                 np.save(npy / f"{s * WINDOWS_PER_SONG + j}.npy", mel[j])

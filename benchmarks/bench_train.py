@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.data import FeatureDataset, Normalizer
-from mer_zoo.features.store import SongFeatures, StoreWriter
+from mer_zoo.features.writer import SongFeatures, StoreWriter
 from mer_zoo.models import get_model
 from mer_zoo.train import make_loader, use_all_cores
 
@@ -50,7 +50,7 @@ def write_sources(root: Path, n_windows: int, config: FeatureConfig) -> tuple[Pa
             rows = targets[s * WINDOWS_PER_SONG : (s + 1) * WINDOWS_PER_SONG]
             starts = 15.0 + config.clip_s * np.arange(WINDOWS_PER_SONG)
             writer.append_song(SongFeatures(
-                song_id=s, path=f"{s}.mp3", duration_s=45.0, mel=mel, start_s=starts, end_s=starts + config.clip_s,
+                song_id=s, path=f"{s}.mp3", duration_s=45.0, features={"mel": mel}, start_s=starts, end_s=starts + config.clip_s,
                 arousal=rows[:, 0], valence=rows[:, 1], static={},
             ))  # fmt: skip
         writer.close(complete=True)

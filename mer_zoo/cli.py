@@ -58,7 +58,12 @@ def demo_data(
 @app.command("build-features")
 def build_features_command(
     root: Path = typer.Option(..., "--root", help="The dataset folder (DEAM: either the Kaggle or the official layout)."),
-    dataset: str = typer.Option("deam", "--dataset", help="Dataset reader for --root."),
+    dataset: str = typer.Option("deam", "--dataset", help="Dataset reader for --root: deam, pmemo, csv, ..."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="--dataset csv: the CSV of labels (paths relative to --root)."),
+    scale: Optional[str] = typer.Option(None, "--scale", help="--dataset csv: the labels' scale, LOW..HIGH (e.g. -1..1, 0..1, 1..9)."),
+    feature_sets: list[str] = typer.Option(
+        ["mel"], "--set", help="Feature set to compute (repeatable; NAME or NAME:key=value,...; see `mer-zoo features`)."
+    ),
     out: Path = typer.Option(Path("features.h5"), "--out", help="The HDF5 store to write."),
     workers: int = typer.Option(2, "--workers", help="Local worker processes (one thread each)."),
     scheduler: Optional[str] = typer.Option(
@@ -72,7 +77,9 @@ def build_features_command(
     fmin: float = typer.Option(0.0, "--fmin", help="Lowest mel frequency (Hz)."),
     fmax: float = typer.Option(8000.0, "--fmax", help="Highest mel frequency (Hz)."),
     top_db: float = typer.Option(80.0, "--top-db", help="Floor below each window's maximum (dB); 0 keeps everything."),
-    start: float = typer.Option(15.0, "--start", help="First window start (s)."),
+    start: Optional[float] = typer.Option(
+        None, "--start", help="First window start (s) [default: the corpus's first annotation time, DEAM 15, PMEmo 15.5]."
+    ),
     clip: float = typer.Option(5.0, "--clip", help="Window length (s)."),
     hop: float = typer.Option(5.0, "--hop", help="Window hop (s)."),
     compression: str = typer.Option("none", "--compression", help="none (memory-mappable), gzip or lzf."),
@@ -83,17 +90,20 @@ def build_features_command(
 
     from mer_zoo.config import FeatureConfig
     from mer_zoo.errors import InputError
-    from mer_zoo.features.build import build_features, render_summary
+    from mer_zoo.features.build import build_features
+    from mer_zoo.features.report import render_summary
 
     try:
         config = FeatureConfig(
             sample_rate=sample_rate, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, fmin=fmin, fmax=fmax,
-            top_db=top_db if top_db > 0 else None, start_s=start, clip_s=clip, hop_s=hop,
+            top_db=top_db if top_db > 0 else None, start_s=15.0 if start is None else start, clip_s=clip, hop_s=hop,
         )
     except ValueError as err:
         raise InputError(f"bad feature settings: {err}") from None
+    sets = dict(_named_options(spec, "--set") for spec in feature_sets)
     summary = build_features(
-        root, out, dataset=dataset, workers=workers, scheduler=scheduler, overwrite=overwrite, config=config,
+        root, out, dataset=dataset, dataset_options={"labels": labels, "scale": scale}, sets=list(sets),
+        set_options=sets, workers=workers, scheduler=scheduler, overwrite=overwrite, config=config, start_s=start,
         compression=None if compression.lower() == "none" else compression.lower(), progress=progress,
     )
     Console().print(render_summary(summary))
@@ -115,23 +125,59 @@ def info(
         failures = features.failures
     if as_json:
         description["failed"] = [
-            {"song_id": int(i), "path": p, "reason": r}
-            for i, p, r in zip(failures["song_id"], failures["path"], failures["reason"])
+            {"song_id": int(i), "path": p, "reason": r, "set": s}
+            for i, p, r, s in zip(failures["song_id"], failures["path"], failures["reason"], failures["set"])
         ]
         typer.echo(json.dumps(description, indent=2))
         return
-    settings = ", ".join(f"{k}={v}" for k, v in description["feature_config"].items())
+    windows = ", ".join(f"{k}={v}" for k, v in description["windows"].items())
+    labels = description["labels"]
     lines = [
         f"store:       {description['path']} ({description['size_bytes'] / 2**20:.1f} MiB)",
         f"dataset:     {description['dataset']} from {description['source_root']}",
         f"songs:       {description['songs']} built, {description['failures']} failed",
-        f"segments:    {description['segments']} x {' x '.join(map(str, description['mel_shape'][1:]))} "
-        f"(compression: {description['compression'] or 'none'})",
-        f"settings:    {settings}",
-        "versions:    " + ", ".join(f"{k}={v}" for k, v in description["versions"].items()),
+        f"windows:     {description['segments']} ({windows})",
+        f"labels:      window/frame {labels['dynamic_scale']} ({labels['window_labels']}, "
+        f"{labels['frames_per_window']} frames of {labels['label_rate_hz']:g} Hz per window), song {labels['static_scale']}",
     ]
+    for name, info in description["sets"].items():
+        settings = ", ".join(f"{k}={v}" for k, v in info["config"].items())
+        lines.append(
+            f"set {name + ':':<8} {info['kind']} {' x '.join(map(str, info['shape']))} by {info['extractor']} "
+            f"v{info['version']} ({info['backend']}; compression {info['compression'] or 'none'}) {settings}"
+        )
+    lines.append("versions:    " + ", ".join(f"{k}={v}" for k, v in description["versions"].items()))
     lines += [f"failed:      {i}: {r}" for i, r in zip(failures["song_id"], failures["reason"])]
     typer.echo("\n".join(lines))
+
+
+@app.command("datasets")
+def datasets_command() -> None:
+    """List the dataset readers build-features --dataset accepts: built-ins and plugins."""
+    from mer_zoo.datasets import REGISTRY, list_readers
+
+    for name in list_readers():
+        info = REGISTRY.lookup(name)[1]
+        typer.echo(f"{name:<10} {info.source:<18} {info.description}")
+
+
+@app.command("features")
+def features_command(
+    pattern: str = typer.Argument("*", help="Shell-style pattern on feature-set names."),
+) -> None:
+    """List the feature sets build-features can compute: built-ins and plugins."""
+    import warnings
+
+    from mer_zoo.features.extractors import get_extractor_info, list_extractors
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        names = list_extractors(pattern)
+    for warning in caught:
+        typer.echo(f"mer-zoo: warning: {warning.message}", err=True)
+    for name in names:
+        info = get_extractor_info(name)
+        typer.echo(f"{name:<22} {info.kind or '?':<9} {info.source:<18} {info.description}")
 
 
 # --- model commands ------------------------------------------------------------------------
@@ -183,14 +229,20 @@ def _option_value(text: str) -> object:
     return text
 
 
-def _model_options(pairs: list[str]) -> dict[str, object]:
+def _named_options(spec: str, flag: str) -> tuple[str, dict[str, object]]:
+    """``NAME`` or ``NAME:key=value,key=value`` -> (name, options)."""
+    name, _, rest = spec.partition(":")
+    return name.strip().lower(), _model_options([p for p in rest.split(",") if p.strip()], flag)
+
+
+def _model_options(pairs: list[str], flag: str = "--opt") -> dict[str, object]:
     from mer_zoo.errors import InputError
 
     options: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InputError(f"--opt {pair!r}: expected KEY=VALUE, e.g. --opt dropout=0.2")
+            raise InputError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. --opt dropout=0.2 or --set mfcc:n_mfcc=13")
         options[key.strip().replace("-", "_")] = _option_value(value.strip())
     return options
 
@@ -218,6 +270,7 @@ def train(
     schedule: str = typer.Option("plateau", "--schedule", help="Learning-rate schedule: plateau or cosine."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes (0: load in the training process)."),
     augment: bool = typer.Option(False, "--augment", help="Augment training spectrograms."),
+    feature_set: str = typer.Option("mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."),
     opt: list[str] = typer.Option([], "--opt", help="Model option KEY=VALUE (repeatable), passed to the builder."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run directory from its last.pt."),
 ) -> None:
@@ -243,7 +296,7 @@ def train(
             model=model, features=features, out=out, epochs=30 if epochs is None else epochs,
             batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, device=device,
             split=split, patience=patience, schedule=schedule, num_workers=workers, augment=augment,
-            model_options=_model_options(opt),
+            feature_set=feature_set, model_options=_model_options(opt),
         )  # fmt: skip
         path = train_run(config)
     typer.echo(f"run: {path}")

@@ -7,7 +7,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FeatureConfig"]
+__all__ = ["MEL_FIELDS", "WINDOW_FIELDS", "FeatureConfig"]
+
+# Which settings shape the windows (recorded once per store) and which the mel set (recorded with it).
+WINDOW_FIELDS = ("sample_rate", "start_s", "clip_s", "hop_s")
+MEL_FIELDS = ("n_mels", "n_fft", "hop_length", "fmin", "fmax", "top_db")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,14 @@ class FeatureConfig:
     def frames(self) -> int:
         """STFT frames per window (centred frames, as librosa computes them)."""
         return 1 + self.clip_samples // self.hop_length
+
+    def window_settings(self) -> dict[str, Any]:
+        """The settings every feature set shares: rate and window placement (a store's ``windows``)."""
+        return {name: getattr(self, name) for name in WINDOW_FIELDS}
+
+    def mel_settings(self) -> dict[str, Any]:
+        """The mel set's own settings (its ``config`` in a store)."""
+        return {name: getattr(self, name) for name in MEL_FIELDS}
 
     def to_json(self) -> str:
         """Serialise to the JSON recorded in a store's ``feature_config`` attribute."""

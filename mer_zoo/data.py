@@ -1,7 +1,7 @@
 """A torch Dataset over the feature store: direct reads of each window's bytes, song splits.
 
-Every segment of an uncompressed store is one contiguous chunk whose byte offset is known
-(``FeatureStore.mel_offsets``), so an item is one ``os.preadv`` of its bytes straight into
+Every window of an uncompressed set is one contiguous chunk whose byte offset is known
+(``FeatureStore.offsets``), so an item is one ``os.preadv`` of its bytes straight into
 a fresh array: no libhdf5 call, no global lock, and no mapping that would grow the resident
 memory as an epoch walks a large store (``benchmarks/bench_dataset.py`` measures this
 against ``np.memmap`` and per-clip ``.npy`` files). Compressed stores fall back to h5py.
@@ -25,10 +25,11 @@ import torch
 from mer_zoo.augment import Augment
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError, MerZooError
+from mer_zoo.features.layout import set_path
 from mer_zoo.features.store import FeatureStore
 from mer_zoo.splits import SongSplit
 
-__all__ = ["SPLIT_NAMES", "FeatureDataset", "Normalizer"]
+__all__ = ["SPLIT_NAMES", "FeatureDataset", "Normalizer", "default_split", "pool_frames"]
 
 SPLIT_NAMES = ("all", "train", "val", "test")
 _STD_FLOOR = 1e-6
@@ -36,35 +37,43 @@ _FIT_BATCH = 64
 
 
 class Normalizer:
-    """Per-mel-bin standardisation: ``(mel - mean[bin]) / std[bin]``.
+    """Per-feature standardisation: ``(x - mean[d]) / std[d]`` along each window's first axis.
+
+    For frame-level sets ``d`` is the bin (mel band, descriptor), statistics taken over all
+    frames; for vectors it is the vector's element.
 
     Args:
-        mean: ``(n_mels,)`` per-bin means.
-        std: ``(n_mels,)`` per-bin standard deviations (floored at 1e-6 when applied).
+        mean: ``(D,)`` per-feature means.
+        std: ``(D,)`` per-feature standard deviations (floored at 1e-6 when applied).
+        ndim: dimensions of one window (2 for ``(D, frames)``, 1 for vectors).
     """
 
-    def __init__(self, mean: Sequence[float] | np.ndarray, std: Sequence[float] | np.ndarray) -> None:
+    def __init__(self, mean: Sequence[float] | np.ndarray, std: Sequence[float] | np.ndarray, ndim: int = 2) -> None:
         self.mean = np.asarray(mean, dtype=np.float32).reshape(-1)
         self.std = np.asarray(std, dtype=np.float32).reshape(-1)
         if self.mean.shape != self.std.shape or self.mean.size == 0 or not np.isfinite(self.mean).all():
             raise MerZooError("normalizer: mean and std must be finite and of the same non-zero length")
-        self._shift = self.mean[:, None]
-        self._scale = np.maximum(self.std, _STD_FLOOR)[:, None]
+        self.ndim = int(ndim)
+        tail = (1,) * (self.ndim - 1)
+        self._shift = self.mean.reshape(-1, *tail)
+        self._scale = np.maximum(self.std, _STD_FLOOR).reshape(-1, *tail)
 
     @property
     def n_mels(self) -> int:
-        """Number of mel bins the statistics cover."""
+        """Number of features (mel bins) the statistics cover."""
         return int(self.mean.size)
 
     @classmethod
     def fit(cls, dataset: FeatureDataset) -> Normalizer:
-        """Per-bin mean and std over every frame of ``dataset``, streamed in small batches.
+        """Per-feature mean and std over every frame of ``dataset``, streamed in small batches.
 
         Pass the training dataset only. Its own normalizer and augmentation are ignored.
         """
-        count, mean, m2 = 0, np.zeros(dataset.config.n_mels), np.zeros(dataset.config.n_mels)
+        n_features = dataset.item_shape[0]
+        count, mean, m2 = 0, np.zeros(n_features), np.zeros(n_features)
         for start in range(0, len(dataset), _FIT_BATCH):
             x = dataset.read_raw(range(start, min(start + _FIT_BATCH, len(dataset))))
+            x = x.reshape(x.shape[0], n_features, -1)
             n_b = x.shape[0] * x.shape[2]
             mean_b = x.mean(axis=(0, 2), dtype=np.float64)
             m2_b = np.square(x - mean_b.astype(np.float32)[:, None]).sum(axis=(0, 2), dtype=np.float64)
@@ -73,38 +82,43 @@ class Normalizer:
             mean += delta * (n_b / total)
             m2 += m2_b + delta**2 * (count * n_b / total)
             count = total
-        return cls(mean, np.sqrt(m2 / count))
+        return cls(mean, np.sqrt(m2 / count), ndim=len(dataset.item_shape))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able statistics, saved with a run."""
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "ndim": self.ndim}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Normalizer:
         """Rebuild from ``to_dict`` output."""
         try:
-            return cls(d["mean"], d["std"])
+            return cls(d["mean"], d["std"], int(d.get("ndim", 2)))
         except (KeyError, TypeError, ValueError) as err:
             raise MerZooError(f"normalizer: malformed statistics ({err})") from None
 
-    def __call__(self, mel: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        """Normalise ``(..., n_mels, frames)`` windows; returns a new array or tensor."""
-        if isinstance(mel, torch.Tensor):
-            shift = torch.from_numpy(self._shift).to(mel.device)
-            return (mel - shift) / torch.from_numpy(self._scale).to(mel.device)
-        return (mel - self._shift) / self._scale
+    def __call__(self, x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Normalise ``(..., D, frames)`` (or ``(..., D)``) windows; returns a new array or tensor."""
+        if isinstance(x, torch.Tensor):
+            shift = torch.from_numpy(self._shift).to(x.device)
+            return (x - shift) / torch.from_numpy(self._scale).to(x.device)
+        return (x - self._shift) / self._scale
 
-    def apply_(self, mel: np.ndarray) -> np.ndarray:
-        """Normalise a float32 ``(..., n_mels, frames)`` array in place and return it."""
-        mel -= self._shift
-        mel /= self._scale
-        return mel
+    def apply_(self, x: np.ndarray) -> np.ndarray:
+        """Normalise a float32 ``(..., D, frames)`` (or ``(..., D)``) array in place and return it."""
+        x -= self._shift
+        x /= self._scale
+        return x
+
+
+def pool_frames(x: np.ndarray) -> np.ndarray:
+    """Mean and std over time of frame-level windows ``(B, D, T)`` -> ``(B, 2D)`` vectors."""
+    return np.concatenate([x.mean(axis=-1), x.std(axis=-1)], axis=-1).astype(np.float32, copy=False)
 
 
 class _Source:
     """One process's open store: a raw file descriptor, or h5py for compressed stores."""
 
-    def __init__(self, path: Path, raw: bool, stamp: tuple[int, int, int]) -> None:
+    def __init__(self, path: Path, feature_set: str, raw: bool, stamp: tuple[int, int, int]) -> None:
         self.pid = os.getpid()
         self.fd: int | None = None
         self.file: h5py.File | None = None
@@ -114,14 +128,14 @@ class _Source:
             self.fd = os.open(path, os.O_RDONLY)
         else:
             self.file = h5py.File(path, "r")
-            self.mel = self.file["mel"]
+            self.data = self.file[set_path(feature_set)]
 
     def read_into(self, out: np.ndarray, row: int, offset: int) -> None:
         if self.fd is not None:
             if os.preadv(self.fd, [out], offset) != out.nbytes:
                 raise MerZooError(f"short read at byte {offset} of the store; it may be truncated")
         else:
-            self.mel.read_direct(out, np.s_[row])
+            self.data.read_direct(out, np.s_[row])
 
     def __del__(self) -> None:
         # A handle inherited through fork belongs to the parent: leave it alone.
@@ -138,16 +152,22 @@ def _stamp(path: Path) -> tuple[int, int, int]:
 
 
 class FeatureDataset(torch.utils.data.Dataset):
-    """The windows of one split part of a feature store, as ``(mel, [arousal, valence])``.
+    """The windows of one split part of a feature store, as ``(features, [arousal, valence])``.
 
     Args:
         store_path: a finished ``features.h5``.
         split: ``all``, ``train``, ``val`` or ``test``: which part of ``songs`` to serve.
-        songs: the song split; required unless ``split`` is ``all`` (then: every window).
-        normalizer: per-bin statistics applied to every item (fit them on the train part).
+        songs: the song split; when None, ``train``/``val``/``test`` are parts of the default
+            split, the one ``mer-zoo train --seed SEED`` uses (``random`` 70/15/15 by song).
+        feature_set: which of the store's sets to serve (``mel`` by default).
+        as_vector: serve a frame-level set as one vector per window, each feature's mean
+            and std over time (for models that take vectors).
+        normalizer: per-feature statistics applied to every item (fit them on the train part).
         augment: training-only augmentation, applied after normalisation; off when None.
+        seed: the seed of the default split.
 
-    Items are ``mel`` float32 ``(1, n_mels, frames)`` and ``target`` float32 ``(2,)``.
+    Items are float32 ``(1, D, frames)`` for frame-level sets (``(1, n_mels, frames)`` for
+    ``mel``), ``(D,)`` for vectors, and the window's target float32 ``(2,)``.
     """
 
     def __init__(
@@ -156,21 +176,28 @@ class FeatureDataset(torch.utils.data.Dataset):
         split: str = "all",
         *,
         songs: SongSplit | None = None,
+        feature_set: str = "mel",
+        as_vector: bool = False,
         normalizer: Normalizer | None = None,
         augment: Augment | None = None,
+        seed: int = 0,
     ) -> None:
         self.store_path = Path(store_path)
         if split not in SPLIT_NAMES:
             raise InputError(f"unknown split part {split!r}: use {', '.join(SPLIT_NAMES)}")
-        if songs is None and split != "all":
-            raise InputError(f"the {split!r} part needs a song split (songs=...)")
         if augment is not None and split in ("val", "test"):
             raise InputError(f"augmentation applies to training items only, not to the {split} part")
         with FeatureStore(self.store_path) as store:
+            self.spec = store.set_spec(feature_set)
             self.config: FeatureConfig = store.config
+            self.dataset_name, self.window_labels = store.dataset, store.window_labels
+            self.scales = {labels: store.scale(labels) for labels in ("dynamic", "static")}
             segments = store.segments
-            offsets = store.mel_offsets()
+            offsets = store.offsets(feature_set)
+        self.feature_set = self.spec.name
         self._stamp = _stamp(self.store_path)
+        if songs is None and split != "all":
+            songs = default_split(segments["song_id"].to_numpy(), seed)
         if songs is None:
             rows = np.arange(len(segments))
             where = "the store"
@@ -185,13 +212,19 @@ class FeatureDataset(torch.utils.data.Dataset):
         self.start_s = segments["start_s"].to_numpy()[rows]
         self.targets = segments[["arousal", "valence"]].to_numpy(dtype=np.float32)[rows]
         self._offsets = None if offsets is None else offsets[rows]
-        self._shape = (self.config.n_mels, self.config.frames)
-        if normalizer is not None and normalizer.n_mels != self.config.n_mels:
+        self._stored = tuple(self.spec.shape)
+        self.frame_level = self.spec.kind != "vector"
+        self.as_vector = bool(as_vector and self.frame_level)
+        self.item_shape = (2 * self._stored[0],) if self.as_vector else self._stored
+        if normalizer is not None and normalizer.n_mels != self.item_shape[0]:
             raise MerZooError(
-                f"{self.store_path}: normalizer has {normalizer.n_mels} mel bins, the store {self.config.n_mels}"
+                f"{self.store_path}: normalizer has {normalizer.n_mels} features, set {self.feature_set!r} "
+                f"serves {self.item_shape[0]}"
             )
         if augment is not None:
-            augment.check(*self._shape)
+            if len(self.item_shape) != 2:
+                raise InputError(f"augmentation needs frame-level windows; set {self.feature_set!r} serves vectors")
+            augment.check(*self.item_shape)
         self.normalizer, self.augment = normalizer, augment
         self._src: _Source | None = None
 
@@ -209,7 +242,7 @@ class FeatureDataset(torch.utils.data.Dataset):
 
     def _source(self) -> _Source:
         if self._src is None or self._src.pid != os.getpid():
-            self._src = _Source(self.store_path, self._offsets is not None, self._stamp)
+            self._src = _Source(self.store_path, self.feature_set, self._offsets is not None, self._stamp)
         return self._src
 
     def _read_into(self, out: np.ndarray, k: int) -> None:
@@ -217,34 +250,45 @@ class FeatureDataset(torch.utils.data.Dataset):
         self._source().read_into(out, int(self.rows[k]), offset)
 
     def read_raw(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Items ``indices`` as stored, ``(len, n_mels, frames)``: no normalisation or augmentation."""
-        out = np.empty((len(indices), *self._shape), dtype=np.float32)
+        """Items ``indices`` as served before normalisation and augmentation, ``(len, *item_shape)``."""
+        out = np.empty((len(indices), *self._stored), dtype=np.float32)
         for j, k in enumerate(indices):
             self._read_into(out[j], k)
-        return out
+        return pool_frames(out) if self.as_vector else out
+
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        """Frame-level windows get their channel axis: ``(..., D, T)`` -> ``(..., 1, D, T)``."""
+        t = torch.from_numpy(x)
+        return t.unsqueeze(-3) if len(self.item_shape) == 2 else t
 
     def read(self, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch for evaluation: normalised mels ``(len, 1, n_mels, frames)`` and targets (no augmentation)."""
-        mel = self.read_raw(indices)
+        """A batch for evaluation: normalised items ``(len, 1, D, frames)`` or ``(len, D)``, and targets."""
+        x = self.read_raw(indices)
         if self.normalizer is not None:
-            self.normalizer.apply_(mel)
-        return torch.from_numpy(mel).unsqueeze(1), torch.from_numpy(self.targets[np.asarray(indices, dtype=np.int64)])
+            self.normalizer.apply_(x)
+        return self._tensor(x), torch.from_numpy(self.targets[np.asarray(indices, dtype=np.int64)])
 
     def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         k = operator.index(idx)
         if not -len(self) <= k < len(self):
             raise IndexError(f"item {idx} out of range for {len(self)} windows")
         k %= len(self)
-        out = np.empty(self._shape, dtype=np.float32)
-        self._read_into(out, k)
+        x = self.read_raw([k])[0]
         if self.normalizer is not None:
-            self.normalizer.apply_(out)
-        mel = torch.from_numpy(out).unsqueeze(0)
+            self.normalizer.apply_(x)
+        item = self._tensor(x)
         if self.augment is not None:
-            mel = self.augment(mel)
-        return mel, torch.from_numpy(self.targets[k].copy())
+            item = self.augment(item)
+        return item, torch.from_numpy(self.targets[k].copy())
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_src"] = None  # each process opens its own
         return state
+
+
+def default_split(song_ids: Sequence[int] | np.ndarray, seed: int = 0) -> SongSplit:
+    """The split ``mer-zoo train --seed SEED`` uses when given none: ``random`` 70/15/15 by song."""
+    from mer_zoo.splits import parse_split
+
+    return parse_split("random", [int(s) for s in np.unique(song_ids)], seed=seed)

@@ -37,22 +37,23 @@ def evaluate(run_dir: str | os.PathLike[str], features: str | os.PathLike[str] |
         store, or one ``all`` block for another store.
     """
     from mer_zoo.data import FeatureDataset
-    from mer_zoo.train import evaluate_model, make_loader, read_store, require_same_features, resolve_device, use_all_cores
+    from mer_zoo.runs import require_same_features
+    from mer_zoo.train import evaluate_model, make_loader, resolve_device, use_all_cores
 
     run = open_run(run_dir)
     store = Path(features) if features is not None else run.store_path
-    require_same_features(store, read_store(store)[0], run)
+    require_same_features(store, run)
     dev = resolve_device(device)
     use_all_cores()
     model = run.build_model("best.pt", dev)
-    normalizer = run.normalizer()
+    read = {"feature_set": run.feature_set, "as_vector": run.as_vector, "normalizer": run.normalizer()}
     split = run.split()
     if features is None:
-        parts = {part: FeatureDataset(store, part, songs=split, normalizer=normalizer) for part in ("val", "test")}
+        parts = {part: FeatureDataset(store, part, songs=split, **read) for part in ("val", "test")}
         split_info: dict[str, Any] = {"kind": split.kind, "params": split.params,
                                       "songs": {p: len(split.part(p)) for p in ("train", "val", "test")}}
     else:
-        parts = {"all": FeatureDataset(store, "all", normalizer=normalizer)}
+        parts = {"all": FeatureDataset(store, "all", **read)}
         split_info = {"kind": "all songs of another store", "params": {}, "songs": {"all": len(set(parts["all"].song_ids.tolist()))}}
     result: dict[str, Any] = {
         "run": str(run.path),

@@ -52,7 +52,8 @@ def predict(
     """
     import torch
 
-    from mer_zoo.features.audio import extract_windows
+    from mer_zoo.data import pool_frames
+    from mer_zoo.features.extract import extract_file
     from mer_zoo.train import resolve_device, use_all_cores
 
     paths = [Path(p) for p in audio_paths]
@@ -67,15 +68,19 @@ def predict(
     use_all_cores()
     model = run.build_model("best.pt", dev)
     normalizer = run.normalizer()
+    extractor = run.extractor()
     frames: list[pd.DataFrame] = []
     failures: list[tuple[str, str]] = []
     for path in paths:
         try:
-            mel, starts = extract_windows(path, config, start_s=0.0)
+            features, starts = extract_file(path, config, [extractor])
         except MerZooError as err:
             failures.append((str(path), str(err)))
             continue
-        x = torch.from_numpy(np.ascontiguousarray(normalizer(mel), dtype=np.float32)).unsqueeze(1)
+        values = features[extractor.name]
+        values = pool_frames(values) if run.as_vector else values
+        x = torch.from_numpy(np.ascontiguousarray(normalizer(values), dtype=np.float32))
+        x = x.unsqueeze(1) if x.ndim == 3 else x
         with torch.no_grad():
             out = torch.cat([model(x[i : i + batch_size].to(dev)).float().cpu() for i in range(0, len(x), batch_size)])
         starts = np.asarray(starts, dtype=np.float64)

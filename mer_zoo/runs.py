@@ -34,8 +34,10 @@ __all__ = [
     "Run",
     "load_checkpoint",
     "open_run",
+    "require_same_features",
     "save_checkpoint",
     "state_checksum",
+    "store_record",
     "write_json",
 ]
 
@@ -124,6 +126,22 @@ class Run:
         return FeatureConfig(**self.config["store"]["feature_config"])
 
     @property
+    def feature_set(self) -> str:
+        """The feature set the run was trained on (``mel`` for runs that predate sets)."""
+        return str(self.config["store"].get("set", {}).get("name", "mel"))
+
+    @property
+    def n_features(self) -> int:
+        """The features per frame (or per vector) the model was built for."""
+        shape = self.config["store"].get("set", {}).get("shape")
+        return int(shape[0]) * (2 if self.as_vector else 1) if shape else self.feature_config.n_mels
+
+    @property
+    def as_vector(self) -> bool:
+        """Whether a frame-level set is served to the model as per-feature mean and std vectors."""
+        return bool(self.config["store"].get("as_vector", False))
+
+    @property
     def store_path(self) -> Path:
         """The store the run was trained on."""
         return Path(self.config["store"]["path"])
@@ -132,6 +150,15 @@ class Run:
     def train_mean(self) -> list[float]:
         """``[arousal, valence]`` mean of the training targets (the mean baseline)."""
         return [float(v) for v in self.config["train_mean"]]
+
+    def extractor(self) -> Any:
+        """The extractor of the run's feature set, with its recorded settings (to featurise new audio)."""
+        from mer_zoo.features.extractors import get_extractor
+
+        recorded = self.config["store"].get("set")
+        if recorded is None:  # a run that predates feature sets: mel with the store's settings
+            return get_extractor("mel", **self.feature_config.mel_settings())
+        return get_extractor(recorded["extractor"], **recorded["config"])
 
     def split(self) -> Any:
         """The run's song-level split (a :class:`mer_zoo.splits.SongSplit`)."""
@@ -151,7 +178,7 @@ class Run:
 
         path = self.path / checkpoint
         data = load_checkpoint(path, device)
-        model = get_model(self.model_name, n_mels=self.feature_config.n_mels, **self.model_options)
+        model = get_model(self.model_name, n_mels=self.n_features, **self.model_options)
         try:
             model.load_state_dict(data["state_dict"])
         except (RuntimeError, KeyError, TypeError) as err:
@@ -160,6 +187,50 @@ class Run:
                 f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint ({cause[:200]})"
             ) from None
         return model.to(device).eval()
+
+
+def store_record(path: Path, feature_set: str = "mel") -> dict[str, Any]:
+    """What a run records of its store: path, dataset, windows, the set it reads, label scales.
+
+    Raises:
+        InputError: the store is missing or lacks ``feature_set``; MerZooError if unreadable.
+    """
+    import dataclasses
+
+    from mer_zoo.features.store import FeatureStore
+
+    with FeatureStore(path) as store:
+        spec = store.set_spec(feature_set)
+        return {
+            "path": str(Path(path).resolve()),
+            "dataset": store.dataset,
+            "feature_config": dataclasses.asdict(store.config),
+            "set": {"name": spec.name, "kind": spec.kind, "shape": list(spec.shape), **spec.settings()},
+            "scales": {labels: str(store.scale(labels)) for labels in ("dynamic", "static")},
+            "window_labels": store.window_labels,
+            "song_ids": sorted(int(s) for s in store.songs["song_id"]),
+        }
+
+
+def require_same_features(store: Path, run: Run) -> dict[str, Any]:
+    """The store's record; MerZooError naming both sides when its windows or set differ from the run's."""
+    found = store_record(store, run.feature_set)
+    ours = run.config["store"]
+    diffs = [
+        f"{k} {v} vs {found['feature_config'][k]}"
+        for k, v in ours["feature_config"].items()
+        if k in ("sample_rate", "start_s", "clip_s", "hop_s") or run.feature_set == "mel"
+        if found["feature_config"].get(k) != v
+    ]
+    if "set" in ours and {k: ours["set"][k] for k in ("extractor", "version", "config")} != {
+        k: found["set"][k] for k in ("extractor", "version", "config")
+    }:
+        diffs.append(f"set {run.feature_set} {ours['set']['config']} vs {found['set']['config']}")
+    if diffs:
+        raise MerZooError(
+            f"{store}: feature settings differ from run {run.path} (trained on {run.store_path}): {', '.join(diffs)}"
+        )
+    return found
 
 
 def open_run(path: str | os.PathLike[str]) -> Run:

@@ -25,10 +25,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from mer_zoo import __version__
-from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.metrics import SCALE, metrics_block
-from mer_zoo.runs import Run, load_checkpoint, open_run, save_checkpoint, write_json
+from mer_zoo.runs import Run, load_checkpoint, open_run, require_same_features, save_checkpoint, store_record, write_json
 
 __all__ = [
     "SCHEDULES",
@@ -36,8 +35,6 @@ __all__ = [
     "evaluate_model",
     "make_loader",
     "make_console",
-    "read_store",
-    "require_same_features",
     "resolve_device",
     "resume",
     "summary_table",
@@ -67,6 +64,7 @@ class TrainConfig:
     schedule: str = "plateau"
     num_workers: int = 0
     augment: bool = False
+    feature_set: str = "mel"
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -254,39 +252,22 @@ class _Data:
     train_mean: np.ndarray
 
 
-def _datasets(store: Path, split: Any, normalizer: Any, augment: bool, config: FeatureConfig) -> _Data:
+def _datasets(run: Run, store: Path, augment: bool) -> _Data:
     from mer_zoo.data import FeatureDataset
 
+    split, normalizer = run.split(), run.normalizer()
+    read = {"songs": split, "feature_set": run.feature_set, "as_vector": run.as_vector, "normalizer": normalizer}
     aug = None
     if augment:
         from mer_zoo.augment import Augment
 
         # SpecAugment-style masks up to a tenth of the window's time and an eighth of its bins.
-        aug = Augment(time_mask=config.frames // 10, freq_mask=config.n_mels // 8)
-    train_ds = FeatureDataset(store, "train", songs=split, normalizer=normalizer, augment=aug)
-    val_ds = FeatureDataset(store, "val", songs=split, normalizer=normalizer)
-    test_ds = FeatureDataset(store, "test", songs=split, normalizer=normalizer)
+        bins, frames = FeatureDataset(store, "val", **read).item_shape
+        aug = Augment(time_mask=frames // 10, freq_mask=bins // 8)
+    train_ds = FeatureDataset(store, "train", augment=aug, **read)
+    val_ds = FeatureDataset(store, "val", **read)
+    test_ds = FeatureDataset(store, "test", **read)
     return _Data(train_ds, val_ds, test_ds, np.asarray(train_ds.targets, dtype=np.float64).mean(axis=0))
-
-
-def read_store(path: Path) -> tuple[FeatureConfig, list[int], str | None]:
-    """A store's feature settings, song ids and dataset name; a missing or bad file -> one-line error."""
-    from mer_zoo.features.store import FeatureStore
-
-    if not path.is_file():
-        raise InputError(f"{path}: no such feature store (build one with `mer-zoo build-features`)")
-    with FeatureStore(path) as store:
-        return store.config, [int(s) for s in store.songs["song_id"]], store.attrs.get("dataset")
-
-
-def require_same_features(store: Path, store_config: FeatureConfig, run: Run) -> None:
-    """MerZooError naming both sides when a store's feature settings differ from the run's."""
-    if store_config != run.feature_config:
-        ours, theirs = dataclasses.asdict(run.feature_config), dataclasses.asdict(store_config)
-        diff = ", ".join(f"{k} {ours[k]} vs {theirs[k]}" for k in ours if ours[k] != theirs[k])
-        raise MerZooError(
-            f"{store}: feature settings differ from run {run.path} (trained on {run.store_path}): {diff}"
-        )
 
 
 def _start(config: TrainConfig) -> Run:
@@ -297,15 +278,18 @@ def _start(config: TrainConfig) -> Run:
 
     info = get_model_info(config.model)
     features = config.features.resolve()
-    feature_config, song_ids, dataset = read_store(features)
-    check_compatible(info.name, feature_config)
+    store = store_record(features, config.feature_set)
+    kind, n_features = store["set"]["kind"], store["set"]["shape"][0]
+    check_compatible(info.name, kind, n_features, config.feature_set)
+    as_vector = kind != "vector" and not set(info.spec.inputs) & {"image", "sequence"}
+    store["as_vector"] = as_vector
     # Build once up front so a bad model option fails before any data is touched.
     try:
-        model = get_model(info.name, n_mels=feature_config.n_mels, **config.model_options)
+        model = get_model(info.name, n_mels=n_features * (2 if as_vector else 1), **config.model_options)
     except (TypeError, ValueError) as err:
         raise InputError(f"model {info.name!r} rejected its options {config.model_options}: {err}") from None
-    split = parse_split(config.split, song_ids, seed=config.seed)
-    train_songs = FeatureDataset(features, "train", songs=split)
+    split = parse_split(config.split, store.pop("song_ids"), seed=config.seed)
+    train_songs = FeatureDataset(features, "train", songs=split, feature_set=config.feature_set, as_vector=as_vector)
     normalizer = Normalizer.fit(train_songs)
     train_targets = train_songs.targets
     run_dir = _new_run_dir(config.out, info.name)
@@ -318,7 +302,7 @@ def _start(config: TrainConfig) -> Run:
             "trainable": bool(getattr(model, "trainable", True)),
             "params": sum(p.numel() for p in model.parameters()),
         },
-        "store": {"path": str(features), "dataset": dataset, "feature_config": dataclasses.asdict(feature_config)},
+        "store": store,
         "split": split.to_dict(),
         "normalizer": normalizer.to_dict(),
         "train_mean": np.asarray(train_targets, dtype=np.float64).mean(axis=0).tolist(),
@@ -354,13 +338,13 @@ def _fit(run: Run, config: TrainConfig, *, resume_from: Path | None, progress: b
     use_all_cores()
     device = resolve_device(config.device)
     store = run.store_path
-    require_same_features(store, read_store(store)[0], run)
-    data = _datasets(store, run.split(), run.normalizer(), config.augment, run.feature_config)
+    require_same_features(store, run)
+    data = _datasets(run, store, config.augment)
     _seed_everything(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     from mer_zoo.models import get_model
 
-    model = get_model(run.model_name, n_mels=run.feature_config.n_mels, **run.model_options).to(device)
+    model = get_model(run.model_name, n_mels=run.n_features, **run.model_options).to(device)
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     start = time.perf_counter()
     with _determinism(device):

@@ -15,7 +15,9 @@ from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError
 from mer_zoo.datasets.synthetic import AUDIO, DYNAMIC
 from mer_zoo.features.build import build_features
-from mer_zoo.features.store import STATIC_COLUMNS, FeatureStore, SongFeatures, StoreWriter
+from mer_zoo.datasets.base import STATIC_COLUMNS
+from mer_zoo.features.store import FeatureStore
+from mer_zoo.features.writer import SongFeatures, StoreWriter
 
 from stores import assert_same_store
 
@@ -117,7 +119,7 @@ def test_usage_errors_exit_2_before_any_work(
 def _stopped_build(store: Path, partial: Path, root: Path, n_songs: int) -> None:
     """A .partial holding the first songs of ``store``, as a stopped build leaves it."""
     with FeatureStore(store) as done:
-        songs, segments = done.songs, done.segments
+        songs, segments, frames = done.songs, done.segments, done.frames()
         writer = StoreWriter.create(partial, done.config, dataset="deam", source_root=str(root.resolve()))
         for song in songs.iloc[:n_songs].itertuples():
             rows = slice(song.first_segment, song.first_segment + song.n_segments)
@@ -126,12 +128,13 @@ def _stopped_build(store: Path, partial: Path, root: Path, n_songs: int) -> None
                     song_id=song.song_id,
                     path=song.path,
                     duration_s=song.duration_s,
-                    mel=done.mel[rows],
+                    features={"mel": done.mel[rows]},
                     start_s=segments.start_s.values[rows],
                     end_s=segments.end_s.values[rows],
                     arousal=segments.arousal.values[rows],
                     valence=segments.valence.values[rows],
                     static={name: getattr(song, name) for name in STATIC_COLUMNS},
+                    **{name: values[rows] for name, values in frames.items()},
                 )
             )
     writer.close()
@@ -157,7 +160,7 @@ def test_a_complete_store_is_kept_refused_or_overwritten(demo_root: Path, demo_s
     assert summary.up_to_date and summary.songs_this_run == 0 and "nothing to do" in summary.notes[-1]
     assert out.read_bytes() == before
 
-    with pytest.raises(InputError, match=r"different settings: n_mels=128 \(asked 64\).*--overwrite"):
+    with pytest.raises(InputError, match=r"different settings: mel.n_mels=128 \(asked 64\).*--overwrite"):
         build_features(demo_root, out, workers=1, progress=False, config=FeatureConfig(n_mels=64))
     with pytest.raises(InputError, match="compression None"):
         build_features(demo_root, out, workers=1, progress=False, compression="lzf")

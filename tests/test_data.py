@@ -16,7 +16,8 @@ from mer_zoo.augment import Augment
 from mer_zoo.config import FeatureConfig
 from mer_zoo.data import FeatureDataset, Normalizer
 from mer_zoo.errors import InputError, MerZooError
-from mer_zoo.features.store import SongFeatures, StoreWriter
+from mer_zoo.features.store import FeatureStore
+from mer_zoo.features.writer import SongFeatures, StoreWriter
 from mer_zoo.splits import SongSplit, parse_split
 
 CONFIG = FeatureConfig(sample_rate=8000, n_mels=16, n_fft=256, hop_length=256, fmax=4000.0, clip_s=1.0, hop_s=1.0)
@@ -32,7 +33,7 @@ def _song(song_id: int, rng: np.random.Generator) -> SongFeatures:
         song_id=song_id,
         path=f"{song_id}.mp3",
         duration_s=45.0,
-        mel=mel,
+        features={"mel": mel},
         start_s=starts,
         end_s=starts + 1.0,
         arousal=rng.uniform(-1, 1, n).astype(np.float32),
@@ -138,7 +139,7 @@ def test_normalizer_round_trip_and_types(store: Path) -> None:
     np.testing.assert_allclose(norm(torch.from_numpy(mel)).numpy(), norm(mel), rtol=1e-6)
     with pytest.raises(MerZooError, match="malformed"):
         Normalizer.from_dict({"mean": [0.0]})
-    with pytest.raises(MerZooError, match="normalizer has 3 mel bins, the store 16"):
+    with pytest.raises(MerZooError, match="normalizer has 3 features, set .mel. serves 16"):
         FeatureDataset(store, normalizer=Normalizer([0, 0, 0], [1, 1, 1]))
 
 
@@ -234,10 +235,21 @@ def test_a_store_replaced_after_opening_is_detected(tmp_path: Path) -> None:
 def test_bad_arguments(store: Path, split: SongSplit) -> None:
     with pytest.raises(InputError, match="unknown split part"):
         FeatureDataset(store, "dev", songs=split)
-    with pytest.raises(InputError, match="needs a song split"):
-        FeatureDataset(store, "train")
     with pytest.raises(MerZooError, match="no such feature store"):
         FeatureDataset(store.with_name("missing.h5"))
+
+
+def test_a_part_without_songs_is_a_part_of_the_default_split_train_uses(store: Path) -> None:
+    from mer_zoo.splits import parse_split
+
+    with FeatureStore(store) as opened:
+        song_ids = sorted(set(opened.segments.song_id))
+    for seed in (0, 3):
+        expected = parse_split("random", song_ids, seed=seed)  # what `mer-zoo train --seed SEED` uses
+        for part in ("train", "val", "test"):
+            ds = FeatureDataset(store, part, seed=seed)
+            assert set(ds.song_ids) == set(expected.part(part)) and ds.songs == expected
+    assert set(FeatureDataset(store, "train").song_ids).isdisjoint(FeatureDataset(store, "test").song_ids)
 
 
 def test_a_part_with_no_windows_in_the_store_is_an_error(store: Path) -> None:

@@ -153,5 +153,7 @@ def test_registry(tmp_path: Path) -> None:
     assert "deam" in list_readers()
     assert get_reader("DEAM") is read_deam
     assert [s.song_id for s in read_corpus(make_deam(tmp_path)).songs] == [2, 3, 7, 2001]
-    with pytest.raises(InputError, match="unknown dataset 'pmemo'; known: deam"):
-        get_reader("pmemo")
+    with pytest.raises(InputError, match=r"unknown dataset 'deem'; did you mean deam\?"):
+        get_reader("deem")
+    with pytest.raises(InputError, match="dataset 'deam': got an unexpected keyword argument 'labels'"):
+        read_corpus(make_deam(tmp_path / "again"), "deam", labels="x.csv")

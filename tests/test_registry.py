@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from mer_zoo.cli import main
-from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.models import check_compatible, get_model, get_model_info, list_models, register_model, registry
 
@@ -44,22 +43,22 @@ def cnn_small(*, n_mels=128, n_outputs=2):
 def registry_state(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test works on a copy of the loaded registry; the global one comes back afterwards."""
     list_models()
-    monkeypatch.setattr(registry, "_models", dict(registry._models))
-    monkeypatch.setattr(registry, "_loaded", True)
+    monkeypatch.setattr(registry.REGISTRY, "entries", dict(registry.REGISTRY.entries))
+    monkeypatch.setattr(registry.REGISTRY, "loaded", True)
 
 
 @pytest.fixture
 def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """An empty, unloaded registry whose entry-point modules import anew on the first lookup."""
-    for entry_point in registry._entry_points():
+    for entry_point in registry.REGISTRY.entry_points():
         module = entry_point.module
         if module in sys.modules:
             parent, _, child = module.rpartition(".")
             if parent:
                 monkeypatch.setattr(sys.modules[parent], child, sys.modules[module])
             monkeypatch.delitem(sys.modules, module)
-    monkeypatch.setattr(registry, "_models", {})
-    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry.REGISTRY, "entries", {})
+    monkeypatch.setattr(registry.REGISTRY, "loaded", False)
 
 
 @pytest.fixture
@@ -137,13 +136,21 @@ def test_none_options_are_dropped_and_unknown_options_rejected() -> None:
 def test_check_compatible_compares_the_spec_with_the_store() -> None:
     register_model("fixed", n_mels=96)(tiny)
     assert get_model_info("fixed").spec == registry.ModelSpec(n_mels=96, n_outputs=2)
-    check_compatible("fixed", FeatureConfig(n_mels=96))
-    with pytest.raises(MerZooError, match="'fixed' expects n_mels=96.*n_mels=128"):
-        check_compatible("fixed", FeatureConfig())
+    check_compatible("fixed", "image", 96)
+    with pytest.raises(MerZooError, match="'fixed' expects n_mels=96.*'mel' has 128 features"):
+        check_compatible("fixed", "image", 128)
     with pytest.raises(MerZooError, match="needs n_mels=96, got 64"):
         get_model("fixed", n_mels=64)
     for name in BUILT_INS:  # built-ins adapt to the store's n_mels
-        check_compatible(name, FeatureConfig(n_mels=40))
+        check_compatible(name, "image", 40)
+
+
+def test_check_compatible_refuses_a_kind_the_model_does_not_take() -> None:
+    register_model("on_vectors", inputs=("vector",))(tiny)
+    check_compatible("on_vectors", "vector", 88, "egemaps_functionals")
+    check_compatible("on_vectors", "image", 128)  # frame-level sets pool to mean and std per feature
+    with pytest.raises(MerZooError, match="'cnn_small' takes image/sequence features, but feature set 'egemaps_functionals' is of kind 'vector'"):
+        check_compatible("cnn_small", "vector", 88, "egemaps_functionals")
 
 
 def test_importing_the_registry_loads_no_model() -> None:
@@ -154,8 +161,8 @@ def test_importing_the_registry_loads_no_model() -> None:
 
 def test_entry_points_load_once(fresh_registry: None, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    listed = registry._entry_points
-    monkeypatch.setattr(registry, "_entry_points", lambda: calls.append(1) or listed())
+    listed = registry.REGISTRY.entry_points
+    monkeypatch.setattr(registry.REGISTRY, "entry_points", lambda: calls.append(1) or listed())
     assert set(list_models()) >= BUILT_INS
     get_model("cnn_small")
     get_model_info("mean")
@@ -183,7 +190,7 @@ def test_a_broken_plugin_warns_and_the_rest_still_work(fresh_registry: None, fak
     messages = sorted(str(w.message) for w in caught)
     assert len(messages) == 3
     assert "'broken' from broken-plugin" in messages[0] and "ModuleNotFoundError" in messages[0]
-    assert "'const' from good-plugin" in messages[1] and "neither a module nor a builder" in messages[1]
+    assert "'const' from good-plugin" in messages[1] and "neither a module nor a callable" in messages[1]
     assert "'dup' from dup-plugin" in messages[2] and "built-in (mer_zoo.models.cnn)" in messages[2]
     assert set(names) >= BUILT_INS | {"example_mlp", "good_net"}
     assert get_model_info("good_net").source == "good-plugin"
@@ -192,7 +199,7 @@ def test_a_broken_plugin_warns_and_the_rest_still_work(fresh_registry: None, fak
 
 
 def test_a_missing_install_is_explained(fresh_registry: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_entry_points", lambda: [])
+    monkeypatch.setattr(registry.REGISTRY, "entry_points", lambda: [])
     with pytest.warns(RuntimeWarning, match="no built-in models.*pip install -e"):
         assert list_models() == []
 

@@ -16,7 +16,9 @@ from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets import read_corpus
 from mer_zoo.errors import MerZooError
 from mer_zoo.features.audio import load_audio, log_mel
-from mer_zoo.features.store import STATIC_COLUMNS, FeatureStore, SongFeatures, StoreWriter
+from mer_zoo.datasets.base import STATIC_COLUMNS
+from mer_zoo.features.store import FeatureStore
+from mer_zoo.features.writer import SongFeatures, StoreWriter
 
 SEGMENT_COLUMNS = ("song_id", "start_s", "end_s", "arousal", "valence")
 
@@ -28,20 +30,53 @@ def corpus(demo_root: Path):
 
 def test_layout_readable_with_plain_h5py(demo_store: Path) -> None:
     with h5py.File(demo_store, "r") as f:
-        n = f["mel"].shape[0]
-        assert f["mel"].shape == (n, 128, 431) and f["mel"].dtype == np.float32
-        assert f["mel"].chunks == (1, 128, 431) and f["mel"].compression is None
+        data = f["features/mel/data"]
+        n = data.shape[0]
+        assert data.shape == (n, 128, 431) and data.dtype == np.float32
+        assert data.chunks == (1, 128, 431) and data.compression is None
+        assert f.get("mel", getlink=True).path == "/features/mel/data"  # format-1 readers still find /mel
+        assert f["mel"].shape == data.shape
+        set_attrs = dict(data.attrs)
         for name in SEGMENT_COLUMNS:
             assert f[f"segments/{name}"].shape == (n,)
+        for name in ("frame_times", "arousal_frames", "valence_frames"):
+            assert f[f"segments/{name}"].shape == (n, 10)
         for name in ("song_id", "path", "duration_s", "first_segment", "n_segments", *STATIC_COLUMNS):
             assert f[f"songs/{name}"].ndim == 1
-        for name in ("song_id", "path", "reason"):
+        for name in ("song_id", "path", "reason", "set"):
             assert f[f"failures/{name}"].ndim == 1
         attrs = dict(f.attrs)
-    assert attrs["format"] == "mer-zoo-features" and attrs["format_version"] == 1 and attrs["complete"]
-    assert FeatureConfig.from_json(attrs["feature_config"]) == FeatureConfig()
-    assert attrs["dataset"] == "deam"
+    assert attrs["format"] == "mer-zoo-features" and attrs["format_version"] == 2 and attrs["complete"]
+    assert json.loads(attrs["windows"]) == FeatureConfig().window_settings()
+    assert json.loads(attrs["sets"]) == ["mel"]
+    assert json.loads(set_attrs["config"]) == FeatureConfig().mel_settings()
+    assert set_attrs["kind"] == "image" and set_attrs["extractor"] == "mel" and set_attrs["backend"]
+    assert set_attrs["frame_rate_hz"] == pytest.approx(44100 / 512)
+    assert attrs["dataset"] == "deam" and attrs["dynamic_scale"] == "-1..1" and attrs["static_scale"] == "1..9"
+    assert attrs["window_labels"] == "dynamic" and attrs["label_rate_hz"] == 2.0
     assert {"mer_zoo_version", "h5py_version", "hdf5_version", "librosa_version"} <= set(attrs)
+
+
+def test_frames_are_the_dynamic_values_inside_each_window(demo_store: Path, corpus) -> None:
+    with FeatureStore(demo_store) as store:
+        segments, frames = store.segments, store.frames()
+    for i, row in enumerate(segments.itertuples()):
+        song = corpus[row.song_id]
+        inside = (song.times_s >= row.start_s) & (song.times_s < row.end_s)
+        np.testing.assert_array_equal(frames["frame_times"][i], song.times_s[inside])
+        np.testing.assert_array_equal(frames["arousal_frames"][i], song.arousal[inside])
+        np.testing.assert_array_equal(frames["valence_frames"][i], song.valence[inside])
+        assert row.arousal == pytest.approx(frames["arousal_frames"][i].mean(), abs=1e-6)
+
+
+def test_a_format_1_store_names_the_rebuild_command(tmp_path: Path) -> None:
+    old = tmp_path / "old.h5"
+    with h5py.File(old, "w") as f:
+        f.attrs.update(format="mer-zoo-features", format_version=1, complete=True)
+        f["mel"] = np.zeros((1, 2, 3), dtype=np.float32)
+    with pytest.raises(MerZooError, match="format version 1.*mer-zoo build-features --root DATASET --out .*old.h5 --overwrite") as err:
+        FeatureStore(old)
+    assert "\n" not in str(err.value)
 
 
 def test_row_i_of_segments_describes_mel_i(demo_store: Path, demo_root: Path) -> None:
@@ -106,7 +141,7 @@ def _features(song_id: int, n: int) -> SongFeatures:
         song_id=song_id,
         path=f"{song_id}.mp3",
         duration_s=45.0,
-        mel=rng.normal(size=(n, 8, config.frames)).astype(np.float32),
+        features={"mel": rng.normal(size=(n, 8, config.frames)).astype(np.float32)},
         start_s=15.0 + 5 * np.arange(n),
         end_s=20.0 + 5 * np.arange(n),
         arousal=rng.uniform(-1, 1, n).astype(np.float32),
@@ -124,7 +159,7 @@ def test_resume_keeps_the_committed_songs_but_redoes_the_last_of_each_table(tmp_
     writer.append_failure(4, "4.mp3", "bad")
     writer.append_failure(5, "5.mp3", "worse")
     f = writer._file  # a kill in the middle of song 6's commit: segments written, songs row half
-    f["mel"].resize(12, axis=0)
+    f["features/mel/data"].resize(12, axis=0)
     f["songs/song_id"].resize(4, axis=0)
     f["songs/song_id"][3] = 6
     f.flush()
@@ -138,7 +173,7 @@ def test_resume_keeps_the_committed_songs_but_redoes_the_last_of_each_table(tmp_
     with FeatureStore(path) as store:
         assert len(store) == 9 and list(store.songs.song_id) == [1, 2, 3]
         assert list(store.failures.reason) == ["bad", "worse"]
-        np.testing.assert_array_equal(store.mel[6:9], _features(3, 3).mel)
+        np.testing.assert_array_equal(store.mel[6:9], _features(3, 3).features["mel"])
         assert list(store.songs.first_segment) == [0, 3, 6]
 
 
@@ -163,7 +198,9 @@ def test_info_command(demo_store: Path) -> None:
     with FeatureStore(demo_store) as store:
         n_songs, n_segments = len(store.songs), len(store)
     assert f"songs:       {n_songs} built, 0 failed" in text
-    assert f"segments:    {n_segments} x 128 x 431" in text and "n_mels=128" in text and "MiB" in text
+    assert f"windows:     {n_segments} (" in text and "MiB" in text
+    assert "set mel:     image 128 x 431 by mel v1" in text and "n_mels=128" in text
+    assert "labels:      window/frame -1..1 (dynamic, 10 frames of 2 Hz per window), song 1..9" in text
     described = json.loads(subprocess.run([mer_zoo, "info", demo_store, "--json"], capture_output=True, text=True, check=True).stdout)
-    assert described["segments"] == n_segments and described["feature_config"]["fmax"] == 8000.0
+    assert described["segments"] == n_segments and described["sets"]["mel"]["config"]["fmax"] == 8000.0
     assert described["failed"] == []

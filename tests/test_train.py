@@ -147,16 +147,18 @@ def test_bad_arguments_give_one_line(
 
 def test_model_that_needs_other_mels_is_refused(cli: Cli, demo_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from mer_zoo.models import register_model
-    from mer_zoo.models.registry import _models
+    from mer_zoo.models.registry import REGISTRY
 
-    if "h5_test_needs_64_mels" not in _models:
+    if "h5_test_needs_64_mels" not in REGISTRY.names():
 
         @register_model("h5_test_needs_64_mels", n_mels=64)
         def _builder(*, n_mels: int = 64, n_outputs: int = 2) -> torch.nn.Module:
             return torch.nn.Linear(n_mels, n_outputs)
 
     assert cli(["train", "--model", "h5_test_needs_64_mels", "--features", demo_store, "--out", tmp_path]) == 1
-    assert "64" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'h5_test_needs_64_mels' expects n_mels=64, but feature set 'mel' has 128 features" in err
+    assert err.count("\n") == 1 and not list(tmp_path.iterdir())  # refused before any run directory
 
 
 def test_config_round_trip() -> None:

@@ -1,36 +1,79 @@
-"""Dataset readers, keyed by the ``--dataset`` name: each turns a folder into a `Corpus`."""
+"""Dataset readers, keyed by the ``--dataset`` name: each turns a folder into a `Corpus`.
+
+Built-ins and plugins register through the ``mer_zoo.datasets`` entry-point group (the same
+mechanism as models and feature sets); a reader is ``read(root: Path, **options) -> Corpus``.
+"""
 
 from __future__ import annotations
 
-import importlib
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
-from mer_zoo.datasets.base import Corpus, SongRecord
+from mer_zoo.datasets.base import STATIC_COLUMNS, Corpus, SongRecord
 from mer_zoo.errors import InputError
+from mer_zoo.registry import Registry, first_doc_line
 
-__all__ = ["Corpus", "SongRecord", "get_reader", "list_readers", "read_corpus"]
+__all__ = [
+    "STATIC_COLUMNS",
+    "Corpus",
+    "REGISTRY",
+    "ReaderInfo",
+    "SongRecord",
+    "get_reader",
+    "list_readers",
+    "read_corpus",
+    "register_reader",
+]
 
-# name -> "module:function"; a reader is imported only when asked for.
-_READERS: dict[str, str] = {
-    "deam": "mer_zoo.datasets.deam:read_deam",
-}
+Reader = TypeVar("Reader", bound=Callable[..., Corpus])
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    """A registered reader: name, where it comes from, a one-line description."""
+
+    name: str
+    source: str
+    description: str
+
+
+def _plain_info(name: str, reader: Callable[..., Any], source: str) -> ReaderInfo:
+    return ReaderInfo(name.strip().lower(), source, first_doc_line(reader))
+
+
+REGISTRY: Registry[ReaderInfo] = Registry("dataset", "mer_zoo.datasets", "mer-zoo datasets", _plain_info)
+
+
+def register_reader(name: str, *, description: str | None = None) -> Callable[[Reader], Reader]:
+    """Register a reader ``read(root, **options) -> Corpus`` under ``name``."""
+
+    def decorator(reader: Reader) -> Reader:
+        info = ReaderInfo(name.strip().lower(), REGISTRY.source_of(reader), description or first_doc_line(reader))
+        REGISTRY.register(name, reader, info)
+        return reader
+
+    return decorator
 
 
 def list_readers() -> list[str]:
     """Names accepted by ``--dataset``, sorted."""
-    return sorted(_READERS)
+    return REGISTRY.names()
 
 
-def get_reader(name: str) -> Callable[[Path], Corpus]:
+def get_reader(name: str) -> Callable[..., Corpus]:
     """The reader registered under ``name`` (case-insensitive); InputError if unknown."""
-    target = _READERS.get(name.strip().lower())
-    if target is None:
-        raise InputError(f"unknown dataset {name!r}; known: {', '.join(list_readers())}")
-    module, function = target.split(":")
-    return getattr(importlib.import_module(module), function)
+    return REGISTRY.lookup(name)[0]
 
 
-def read_corpus(root: Path, dataset: str = "deam") -> Corpus:
-    """Read the dataset folder ``root`` with the reader named ``dataset``."""
-    return get_reader(dataset)(Path(root))
+def read_corpus(root: Path, dataset: str = "deam", **options: Any) -> Corpus:
+    """Read the dataset folder ``root`` with the reader named ``dataset`` and its ``options``."""
+    reader, info = REGISTRY.lookup(dataset)
+    options = {key: value for key, value in options.items() if value is not None}
+    try:
+        inspect.signature(reader).bind(Path(root), **options)
+    except TypeError as err:
+        raise InputError(f"dataset {info.name!r}: {err}") from None
+    return reader(Path(root), **options)

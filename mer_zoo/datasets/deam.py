@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mer_zoo.datasets import register_reader
 from mer_zoo.datasets.base import STATIC_COLUMNS, Corpus, SongRecord
 from mer_zoo.errors import InputError
 
@@ -32,8 +33,9 @@ _SAMPLE = re.compile(r"sample_(\d+)ms")
 _NA = ["", "NaN", "nan", "NA"]
 
 
+@register_reader("deam")
 def read_deam(root: Path) -> Corpus:
-    """Read a DEAM folder: the union of its mp3 files and annotated songs, sorted by id."""
+    """DEAM (MediaEval 2013-2015): mp3 excerpts and full songs, 2 Hz dynamic labels on -1..1, static on 1..9."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: not a directory")
@@ -66,7 +68,7 @@ def read_deam(root: Path) -> Corpus:
                 static={name: float(labels.get(name, np.nan)) for name in STATIC_COLUMNS},
             )
         )
-    return Corpus(name="deam", root=root, songs=songs, notes=notes)
+    return Corpus(name="deam", root=root, songs=songs, notes=notes, dynamic_scale="-1..1", static_scale="1..9", start_s=15.0)
 
 
 def _find_layout(root: Path) -> tuple[Path, Path]:

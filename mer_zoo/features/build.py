@@ -1,9 +1,10 @@
 """`build-features`: extract every song of a dataset with Dask into one HDF5 store.
 
-Workers receive a few song records and the settings and return arrays or one-line reasons
-(``extract.extract_songs``); this process is the only writer. A bounded number of songs is
-in flight and results are written in song-id order through a small reorder buffer, so
-memory stays flat however large the corpus, and a resumed build writes exactly the bytes an
+Workers receive a few song records and the job (window settings and the feature sets) and
+return arrays or one-line reasons (``extract.extract_songs``); this process is the only
+writer. Each song is decoded once for all its sets. A bounded number of songs is in flight
+and results are written in song-id order through a small reorder buffer, so memory stays
+flat however large the corpus, and a resumed build writes exactly the bytes an
 uninterrupted one writes.
 
 The store is written to ``OUT.partial`` and moved over ``OUT`` only when complete, so a
@@ -13,22 +14,22 @@ command again resumes from the partial file.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
-import logging
 import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mer_zoo.config import FeatureConfig
-from mer_zoo.errors import InputError, MerZooError
+from mer_zoo.errors import InputError
+from mer_zoo.features.report import BuildSummary, progress_bar, summarise
 
-__all__ = ["COMPRESSIONS", "BuildSummary", "build_features", "render_summary"]
+__all__ = ["COMPRESSIONS", "BuildSummary", "build_features", "make_extractors", "plan_job"]
 
 COMPRESSIONS = (None, "gzip", "lzf")
 _MAX_BATCH = 4  # songs per Dask task
@@ -36,47 +37,19 @@ _BATCHES_PER_THREAD = 8  # at least this many batches per worker thread, for bal
 _IN_FLIGHT_PER_THREAD = 2  # batches submitted ahead per worker thread
 
 
-@dataclass
-class BuildSummary:
-    """What a build did: songs built and failed, windows kept and dropped, time taken."""
-
-    out: Path
-    songs_total: int
-    songs_ok: int
-    failures: list[tuple[int, str]]
-    windows_kept: int
-    windows_dropped: Counter[str] = field(default_factory=Counter)
-    songs_this_run: int = 0
-    songs_resumed: int = 0
-    seconds: float = 0.0
-    up_to_date: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def songs_failed(self) -> int:
-        """Songs recorded under ``failures/``."""
-        return len(self.failures)
-
-    @property
-    def songs_per_s(self) -> float:
-        """Songs processed by this run per second of wall time (start-up included)."""
-        return self.songs_this_run / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def exit_code(self) -> int:
-        """1 when any song failed, else 0."""
-        return 1 if self.failures else 0
-
-
 def build_features(
     root: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
     dataset: str = "deam",
+    dataset_options: Mapping[str, Any] | None = None,
+    sets: Sequence[str] = ("mel",),
+    set_options: Mapping[str, Mapping[str, Any]] | None = None,
     workers: int = 2,
     scheduler: str | None = None,
     overwrite: bool = False,
     config: FeatureConfig = FeatureConfig(),
+    start_s: float | None = None,
     compression: str | None = None,
     progress: bool = True,
 ) -> BuildSummary:
@@ -86,19 +59,24 @@ def build_features(
         root: the dataset folder.
         out: the store to write; built as ``out.partial`` and renamed when complete.
         dataset: the reader for ``root`` (see ``mer_zoo.datasets.list_readers``).
+        dataset_options: keyword options of that reader (e.g. ``labels``, ``scale`` for ``csv``).
+        sets: the feature sets to compute, in one decoding pass per song (``mer-zoo features``).
+        set_options: per set, settings for its extractor; ``mel`` takes its defaults from ``config``.
         workers: local worker processes (one thread each), when no ``scheduler`` is given.
         scheduler: address of a running Dask scheduler (``tcp://host:port``) to use instead;
             its workers must see ``root`` at the same path.
         overwrite: replace a store built with different settings instead of refusing.
-        config: the extraction settings, recorded in the store.
-        compression: ``None`` (memory-mappable), ``"gzip"`` or ``"lzf"`` for the ``mel`` array.
+        config: the window and mel settings, recorded in the store.
+        start_s: the first window start; None takes the corpus's suggestion (its first
+            annotation time: DEAM 15 s, PMEmo 15.5 s), or ``config.start_s``.
+        compression: ``None`` (memory-mappable), ``"gzip"`` or ``"lzf"`` for every set.
         progress: show a progress bar on stderr.
 
     Returns:
         The summary; ``exit_code`` is 1 when any song failed.
 
     Raises:
-        InputError: before any work, for a bad root, output, setting or scheduler address.
+        InputError: before any work, for a bad root, output, setting, set or scheduler address.
     """
     started = time.perf_counter()
     root, out = Path(root), Path(out)
@@ -109,15 +87,26 @@ def build_features(
     if compression not in COMPRESSIONS:
         raise InputError(f"unknown compression {compression!r}; use one of: none, gzip, lzf")
     _check_writable(out)
+    extractors = make_extractors(sets, set_options or {}, config)
     if scheduler:
-        _check_reachable(scheduler)
+        from mer_zoo.features.cluster import check_reachable
+
+        check_reachable(scheduler)
     from mer_zoo.datasets import read_corpus
 
-    corpus = read_corpus(root, dataset)
+    corpus = read_corpus(root, dataset, **dict(dataset_options or {}))
     if not corpus.songs:
         raise InputError(f"{root}: no songs found (no audio files and no annotated songs)")
+    start = start_s if start_s is not None else corpus.start_s
+    if start is not None:
+        config = dataclasses.replace(config, start_s=float(start))
+    job, labels = plan_job(corpus, config, extractors)
+    from mer_zoo.features.layout import SetSpec
+
+    specs = [SetSpec.of(extractor, config) for extractor in extractors]
     settings = {
-        "feature_config": config.to_json(),
+        "windows": config.window_settings(),
+        "sets": {spec.name: spec.settings() for spec in specs},
         "dataset": corpus.name,
         "source_root": str(root.resolve()),
         "compression": compression,
@@ -131,24 +120,68 @@ def build_features(
             done.seconds = time.perf_counter() - started
             return done
         notes = list(corpus.notes)
-        writer = _open_partial(partial, settings, config, corpus.name, root, compression, overwrite, notes)
+        writer = _open_partial(partial, settings, overwrite, notes, lambda: _create(partial, job, specs, corpus, root, labels, compression))
         try:
             already = writer.done_song_ids()
             todo = [song for song in corpus.songs if song.song_id not in already]
             if already:
                 notes.append(f"resumed {partial}: {len(already)} songs were already done")
-            dropped = _run(writer, todo, config, corpus.root, workers, scheduler, progress)
+            dropped = _run(writer, todo, job, corpus.root, workers, scheduler, progress)
         except BaseException:
             writer.close()
             raise
         writer.close(complete=True)
         os.replace(partial, out)
-    summary = _summarise(out, len(corpus.songs), notes)
+    summary = summarise(out, len(corpus.songs), notes)
     summary.windows_dropped = dropped
     summary.songs_this_run = len(todo)
     summary.songs_resumed = len(already)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def make_extractors(sets: Sequence[str], set_options: Mapping[str, Mapping[str, Any]], config: FeatureConfig) -> list[Any]:
+    """The extractors of ``sets`` (``mel`` with ``config``'s mel settings unless overridden), checked before work."""
+    from mer_zoo.features.extractors import get_extractor
+
+    names = [name.strip().lower() for name in sets]
+    if not names:
+        raise InputError("no feature set asked for; give --set NAME (see `mer-zoo features`)")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"feature set {repeated[0]!r} asked for twice")
+    extractors = []
+    for name in names:
+        defaults = config.mel_settings() if name == "mel" else {}
+        extractor = get_extractor(name, **{**defaults, **dict(set_options.get(name, {}))})
+        try:
+            extractor.shape(config)
+        except ValueError as err:
+            raise InputError(f"feature set {name!r}: bad settings: {err}") from None
+        extractors.append(extractor)
+    return extractors
+
+
+def plan_job(corpus: Any, config: FeatureConfig, extractors: Sequence[Any]) -> tuple[Any, Any]:
+    """The workers' job and the store's label description for ``corpus`` under ``config``."""
+    import numpy as np
+
+    from mer_zoo.features.extract import ExtractJob
+    from mer_zoo.features.windows import annotation_step, frames_per_window
+    from mer_zoo.features.writer import StoreLabels
+
+    steps = [annotation_step(song.times_s) for song in corpus.songs if len(song.times_s) > 1]
+    step = float(np.median(steps)) if steps else 0.5
+    n_frames = frames_per_window(config, step)
+    static_only = not corpus.has_dynamic
+    labels = StoreLabels(
+        dynamic_scale=corpus.static_scale if static_only else corpus.dynamic_scale,
+        static_scale=corpus.static_scale,
+        window_labels="static" if static_only else "dynamic",
+        label_rate_hz=1.0 / step,
+        frames_per_window=n_frames,
+    )
+    return ExtractJob(config, tuple(extractors), n_frames, static_only), labels
 
 
 def _check_writable(out: Path) -> None:
@@ -162,21 +195,6 @@ def _check_writable(out: Path) -> None:
             pass
     except OSError as err:
         raise InputError(f"{parent}: output folder is not writable ({err.strerror})") from None
-
-
-def _check_reachable(scheduler: str) -> None:
-    """Fail at once on a TCP scheduler address that refuses connections (Dask would retry for 10 s)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
-    if parts.scheme != "tcp":
-        return  # tls://, ucx://...: left to Dask
-    try:
-        with socket.create_connection((parts.hostname, parts.port), timeout=5):
-            pass
-    except (OSError, ValueError, TypeError) as err:
-        raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
 
 
 @contextmanager
@@ -195,14 +213,18 @@ def _build_lock(out: Path) -> Iterator[None]:
 
 
 def _differences(found: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    import json
-
-    diffs = []
-    for key in ("dataset", "source_root", "compression"):
-        if found[key] != wanted[key]:
-            diffs.append(f"{key} {found[key]!r} (asked {wanted[key]!r})")
-    old, new = json.loads(found["feature_config"]), json.loads(wanted["feature_config"])
+    diffs = [f"{k} {found[k]!r} (asked {wanted[k]!r})" for k in ("dataset", "source_root", "compression") if found[k] != wanted[k]]
+    old, new = found["windows"], wanted["windows"]
     diffs += [f"{k}={old.get(k)!r} (asked {new.get(k)!r})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if list(found["sets"]) != list(wanted["sets"]):
+        diffs.append(f"sets {', '.join(found['sets'])} (asked {', '.join(wanted['sets'])})")
+    else:
+        for name, spec in wanted["sets"].items():
+            have = found["sets"][name]
+            if have["extractor"] != spec["extractor"] or have["version"] != spec["version"]:
+                diffs.append(f"{name} made by {have['extractor']} v{have['version']} (asked v{spec['version']})")
+            a, b = have["config"], spec["config"]
+            diffs += [f"{name}.{k}={a.get(k)!r} (asked {b.get(k)!r})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     return diffs
 
 
@@ -214,27 +236,30 @@ def _reusable(out: Path, settings: dict[str, Any], overwrite: bool, songs_total:
         return None
     found = read_settings(out)
     if found is None:
-        raise InputError(f"{out}: exists and is not a mer-zoo feature store; use --overwrite to replace it")
+        raise InputError(
+            f"{out}: exists and is not a mer-zoo feature store of this format; use --overwrite to replace it"
+        )
     diffs = _differences(found, settings)
     if diffs:
         raise InputError(f"{out}: built with different settings: {'; '.join(diffs)}; use --overwrite to rebuild it")
     if not found["complete"]:
         return None
-    return _summarise(out, songs_total, [])
+    return summarise(out, songs_total, [])
 
 
-def _open_partial(
-    partial: Path,
-    settings: dict[str, Any],
-    config: FeatureConfig,
-    dataset: str,
-    root: Path,
-    compression: str | None,
-    overwrite: bool,
-    notes: list[str],
-) -> Any:
+def _create(partial: Path, job: Any, specs: list[Any], corpus: Any, root: Path, labels: Any, compression: str | None) -> Any:
+    from mer_zoo.features.writer import StoreWriter
+
+    return StoreWriter.create(
+        partial, job.windows, specs, dataset=corpus.name, source_root=str(root.resolve()), labels=labels,
+        compression=compression,
+    )  # fmt: skip
+
+
+def _open_partial(partial: Path, settings: dict[str, Any], overwrite: bool, notes: list[str], create: Any) -> Any:
     """Resume ``partial`` when it holds a stopped build with the same settings, else start afresh."""
-    from mer_zoo.features.store import StoreWriter, read_settings
+    from mer_zoo.features.store import read_settings
+    from mer_zoo.features.writer import StoreWriter
 
     if partial.exists() and not overwrite:
         found = read_settings(partial)
@@ -251,72 +276,10 @@ def _open_partial(
                 notes.append(f"{partial}: unreadable stopped build discarded ({err})")
         else:
             notes.append(f"{partial}: unreadable stopped build discarded")
-    return StoreWriter.create(partial, config, dataset=dataset, source_root=str(root.resolve()), compression=compression)
+    return create()
 
 
-@contextmanager
-def _dask_client(workers: int, scheduler: str | None, config: FeatureConfig) -> Iterator[Any]:
-    """A client of ``scheduler``, or of a local cluster of ``workers`` single-threaded processes."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    from mer_zoo.features.extract import THREAD_VARIABLES, WorkerSetup
-
-    cluster = None
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as err:
-            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
-    else:
-        # Dask's default MALLOC_TRIM_THRESHOLD_ turns every freed STFT temporary back into
-        # fresh pages to fault in: extraction ran 20% slower with it. Memory stays bounded
-        # without it (one song at a time per worker).
-        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **THREAD_VARIABLES}
-        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-        settings = {
-            "distributed.nanny.pre-spawn-environ": environ,
-            # Equal tasks, a bounded queue and no dashboard: stealing and profiling only cost CPU.
-            "distributed.scheduler.work-stealing": False,
-            "distributed.worker.profile.enabled": False,
-        }
-        with dask.config.set(settings):
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                # the scheduler's HTTP endpoint starts even without a dashboard: any free port
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.CRITICAL,
-            )
-        client = Client(cluster)
-    try:
-        try:
-            client.wait_for_workers(1, timeout=60)
-        except TimeoutError:
-            raise MerZooError(f"the Dask scheduler at {scheduler} has no workers (waited 60 s)") from None
-        try:
-            client.register_plugin(WorkerSetup(config))
-        except Exception as err:  # e.g. workers without mer-zoo installed cannot unpickle the plugin
-            where = f"at {scheduler}" if scheduler else "(local)"
-            raise MerZooError(f"the Dask workers {where} could not set up mer-zoo: {type(err).__name__}: {err}") from None
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def _run(
-    writer: Any,
-    todo: list[Any],
-    config: FeatureConfig,
-    root: Path,
-    workers: int,
-    scheduler: str | None,
-    progress: bool,
-) -> Counter[str]:
+def _run(writer: Any, todo: list[Any], job: Any, root: Path, workers: int, scheduler: str | None, progress: bool) -> Counter[str]:
     """Extract ``todo`` on Dask and write the results in order; returns windows dropped by reason.
 
     Songs go out in small batches of consecutive songs (a Dask task costs ~5 ms of CPU, an
@@ -325,13 +288,14 @@ def _run(
     """
     from distributed import as_completed
 
+    from mer_zoo.features.cluster import dask_client
     from mer_zoo.features.extract import SongResult, extract_songs
 
     dropped: Counter[str] = Counter()
     if not todo:
         return dropped
     _return_freed_buffers()
-    with _dask_client(workers, scheduler, config) as client, _progress(len(todo), progress) as advance:
+    with dask_client(workers, scheduler, job) as client, progress_bar(len(todo), progress) as advance:
         threads = max(1, sum(client.nthreads().values()))
         size = max(1, min(_MAX_BATCH, len(todo) // (_BATCHES_PER_THREAD * threads)))
         batches = [todo[i : i + size] for i in range(0, len(todo), size)]
@@ -340,11 +304,12 @@ def _run(
         submitted = written = 0
         ready: dict[int, list[SongResult]] = {}
         index_of: dict[str, int] = {}
+        shared = client.scatter(job, broadcast=True, hash=False)
 
         def submit_more() -> None:
             nonlocal submitted
             while submitted < len(batches) and submitted < written + window:
-                future = client.submit(extract_songs, batches[submitted], config, pure=False)
+                future = client.submit(extract_songs, batches[submitted], shared, pure=False)
                 index_of[future.key] = submitted
                 futures.add(future)
                 submitted += 1
@@ -387,9 +352,9 @@ def _return_freed_buffers() -> None:
 def _write(writer: Any, song: Any, result: Any, root: Path) -> None:
     path = _relative(song.audio_path, root)
     if result.features is not None:
-        writer.append_song(replace(result.features, path=path))
+        writer.append_song(dataclasses.replace(result.features, path=path))
     else:
-        writer.append_failure(result.song_id, path, result.reason)
+        writer.append_failure(result.song_id, path, result.reason, result.failed_set)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -397,97 +362,3 @@ def _relative(path: Path, root: Path) -> str:
         return str(Path(path).relative_to(root))
     except ValueError:
         return str(path)
-
-
-@contextmanager
-def _progress(total: int, enabled: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr (songs done, rate, time left); yields ``advance(failed)``."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
-    class Rate(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            return Text(f"{task.speed or 0:5.1f} songs/s")
-
-    failed = 0
-    bar = Progress(
-        TextColumn("extracting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("songs"),
-        Rate(),
-        TextColumn("{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        TextColumn("left"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
-    with bar:
-        task = bar.add_task("songs", total=total, failed=0)
-
-        def advance(song_failed: bool) -> None:
-            nonlocal failed
-            failed += song_failed
-            bar.update(task, advance=1, failed=failed)
-
-        yield advance
-
-
-def _summarise(out: Path, songs_total: int, notes: list[str]) -> BuildSummary:
-    from mer_zoo.features.store import FeatureStore
-
-    with FeatureStore(out) as store:
-        songs = int(store.songs.shape[0])
-        failures = store.failures
-        summary = BuildSummary(
-            out=out,
-            songs_total=songs_total,
-            songs_ok=songs,
-            failures=[(int(i), str(r)) for i, r in zip(failures["song_id"], failures["reason"])],
-            windows_kept=len(store),
-            notes=notes,
-        )
-    return summary
-
-
-def render_summary(summary: BuildSummary) -> Any:
-    """The summary as rich renderables: a table of counts, then failures and notes."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=f"build-features: {summary.out}", show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    table.add_row("songs in the dataset", str(summary.songs_total))
-    table.add_row("songs built", str(summary.songs_ok))
-    table.add_row("songs failed", str(summary.songs_failed))
-    table.add_row("windows kept", str(summary.windows_kept))
-    for reason, n in sorted(summary.windows_dropped.items()):
-        table.add_row(f"windows dropped: {reason}", str(n))
-    if summary.songs_resumed:
-        table.add_row("songs done before this run", str(summary.songs_resumed))
-    if not summary.up_to_date:
-        table.add_row("songs extracted in this run", str(summary.songs_this_run))
-        table.add_row("seconds", f"{summary.seconds:.1f}")
-        table.add_row("songs/s", f"{summary.songs_per_s:.1f}")
-    parts: list[Any] = [table]
-    if summary.failures:
-        failures = Table(title="failed songs", show_header=True)
-        failures.add_column("song", justify="right")
-        failures.add_column("reason", overflow="fold")
-        for song_id, reason in summary.failures:
-            failures.add_row(str(song_id), reason)
-        parts.append(failures)
-    parts += [Text(note) for note in summary.notes]
-    return Group(*parts)

@@ -1,114 +1,170 @@
-"""The work of one Dask task: one song in, its windows' spectrograms (or a reason) out.
+"""The work of one Dask task: a few songs in, each one's windows in every set (or a reason) out.
 
 Kept apart from ``build.py`` so that workers import only what they run (no rich, no
 scheduler code), and so the task never raises: every failure becomes a one-line reason.
+Each song is decoded once, over the span its windows need, and every feature set of the
+job is computed from that one decoded span.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets.base import SongRecord
 from mer_zoo.errors import MerZooError
-from mer_zoo.features.audio import load_audio, log_mel, window_slices
-from mer_zoo.features.store import SongFeatures
-from mer_zoo.features.windows import fit_to_audio, plan_windows
+from mer_zoo.features.audio import load_audio, window_slices
+from mer_zoo.features.extractors import Extractor
+from mer_zoo.features.windows import WindowPlan, fit_to_audio, plan_windows, static_windows
+from mer_zoo.features.writer import SongFeatures
 
-__all__ = ["THREAD_VARIABLES", "SongResult", "WorkerSetup", "extract_song", "extract_songs", "warm_up"]
+__all__ = ["THREAD_VARIABLES", "ExtractJob", "SongResult", "WorkerSetup", "extract_file", "extract_song", "extract_songs", "warm_up"]
 
 # One thread per library per worker: with two workers on two cores, a second BLAS or
 # OpenMP thread per worker only oversubscribes (the original's pool ran slower than serial).
 THREAD_VARIABLES = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
 
 
-_BATCH = 3  # windows per log_mel call: ~25 MB of STFT temporaries (8 MB a window)
+@dataclass(frozen=True)
+class ExtractJob:
+    """What every task of a build shares: window settings, the sets to compute, the label layout."""
+
+    windows: FeatureConfig
+    extractors: Sequence[Extractor]
+    frames_per_window: int
+    static_labels: bool = False  # the corpus is labelled per song: windows cover the whole audio
 
 
 class SongResult(NamedTuple):
-    """What a worker returns: features, or None and a one-line reason; windows dropped and why."""
+    """What a worker returns: features, or None, a one-line reason and the set that failed; windows dropped."""
 
     song_id: int
     features: SongFeatures | None
     reason: str
     dropped: dict[str, int]
+    failed_set: str = ""
 
 
-def extract_song(song: SongRecord, config: FeatureConfig) -> SongResult:
-    """Plan, decode and transform one song's windows; never raises."""
+def extract_song(song: SongRecord, job: ExtractJob) -> SongResult:
+    """Plan, decode and compute every set of one song's windows; never raises."""
     try:
-        return _extract(song, config)
+        return _extract(song, job)
     except MerZooError as err:
         return SongResult(song.song_id, None, _one_line(str(err)), {})
     except Exception as err:  # a bug or a decoder surprise must not stop the other songs
         return SongResult(song.song_id, None, _one_line(f"{song.audio_path}: {type(err).__name__}: {err}"), {})
 
 
-def extract_songs(songs: list[SongRecord], config: FeatureConfig) -> list[SongResult]:
+def extract_songs(songs: list[SongRecord], job: ExtractJob) -> list[SongResult]:
     """``extract_song`` for each of a few songs: one Dask task for several, to save its overhead."""
-    return [extract_song(song, config) for song in songs]
+    return [extract_song(song, job) for song in songs]
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _extract(song: SongRecord, config: FeatureConfig) -> SongResult:
-    if len(song.times_s) == 0:
-        return SongResult(song.song_id, None, f"song {song.song_id}: no dynamic annotations (arousal/valence rows missing or empty)", {})
-    plan = plan_windows(song, config)
-    if len(plan) == 0:
-        return SongResult(
-            song.song_id,
-            None,
-            f"song {song.song_id}: no {config.clip_s:g}-s window from {config.start_s:g} s is fully annotated "
-            f"(annotations {song.times_s[0]:g}-{song.times_s[-1]:g} s)",
-            dict(plan.dropped),
-        )
-    first, last = plan.span_s
-    y, duration = load_audio(song.audio_path, config.sample_rate, offset_s=first, duration_s=last - first)
-    fitted = fit_to_audio(plan, int(round(first * config.sample_rate)) + len(y), config)
-    if len(fitted) == 0:
-        return SongResult(
-            song.song_id,
-            None,
-            f"{song.audio_path}: audio ends at {duration:.2f} s, before the end of its first window "
-            f"({first:g}-{first + config.clip_s:g} s)",
-            dict(fitted.dropped),
-        )
-    slices = window_slices(fitted.start_s, first, config)
-    mel = np.empty((len(slices), config.n_mels, config.frames), dtype=np.float32)
-    for i in range(0, len(slices), _BATCH):  # bounded temporaries however long the song
-        mel[i : i + _BATCH] = log_mel(np.stack([y[s] for s in slices[i : i + _BATCH]]), config)
-    features = SongFeatures(
+def _extract(song: SongRecord, job: ExtractJob) -> SongResult:
+    config = job.windows
+    if job.static_labels:
+        y, duration = load_audio(song.audio_path, config.sample_rate, offset_s=config.start_s)
+        first = config.start_s
+        plan = static_windows(song, int(round(first * config.sample_rate)) + len(y), config, job.frames_per_window)
+        if len(plan) == 0:
+            return _too_short(song, duration, first, config, {})
+    else:
+        if len(song.times_s) == 0:
+            reason = f"song {song.song_id}: no dynamic annotations (arousal/valence rows missing or empty)"
+            return SongResult(song.song_id, None, reason, {})
+        planned = plan_windows(song, config, job.frames_per_window)
+        if len(planned) == 0:
+            reason = (
+                f"song {song.song_id}: no {config.clip_s:g}-s window from {config.start_s:g} s is fully annotated "
+                f"(annotations {song.times_s[0]:g}-{song.times_s[-1]:g} s)"
+            )
+            return SongResult(song.song_id, None, reason, dict(planned.dropped))
+        first, last = planned.span_s
+        y, duration = load_audio(song.audio_path, config.sample_rate, offset_s=first, duration_s=last - first)
+        plan = fit_to_audio(planned, int(round(first * config.sample_rate)) + len(y), config)
+        if len(plan) == 0:
+            return _too_short(song, duration, first, config, dict(plan.dropped))
+    offsets = [s.start for s in window_slices(plan.start_s, first, config)]
+    features = {}
+    for extractor in job.extractors:
+        try:
+            features[extractor.name] = extractor.compute(y, offsets, config)
+        except Exception as err:  # one set failing fails the song, naming the set
+            reason = f"{song.audio_path}: feature set {extractor.name!r} failed ({type(err).__name__}: {err})"
+            return SongResult(song.song_id, None, _one_line(reason), dict(plan.dropped), extractor.name)
+    return SongResult(song.song_id, _song_features(song, plan, features, duration), "", dict(plan.dropped))
+
+
+def _too_short(song: SongRecord, duration: float, first: float, config: FeatureConfig, dropped: dict[str, int]) -> SongResult:
+    reason = (
+        f"{song.audio_path}: audio ends at {duration:.2f} s, before the end of its first window "
+        f"({first:g}-{first + config.clip_s:g} s)"
+    )
+    return SongResult(song.song_id, None, reason, dropped)
+
+
+def _song_features(song: SongRecord, plan: WindowPlan, features: dict[str, Any], duration: float) -> SongFeatures:
+    return SongFeatures(
         song_id=song.song_id,
         path=str(song.audio_path),
         duration_s=float(duration),
-        mel=mel,
-        start_s=fitted.start_s,
-        end_s=fitted.end_s,
-        arousal=fitted.arousal,
-        valence=fitted.valence,
+        features=features,
+        start_s=plan.start_s,
+        end_s=plan.end_s,
+        arousal=plan.arousal,
+        valence=plan.valence,
+        frame_times=plan.frame_times,
+        arousal_frames=plan.arousal_frames,
+        valence_frames=plan.valence_frames,
         static=dict(song.static),
     )
-    return SongResult(song.song_id, features, "", dict(fitted.dropped))
 
 
-def warm_up(config: FeatureConfig | None = None) -> None:
-    """Import the decoders and build the filter bank once, so the first song pays nothing."""
+def extract_file(path: Any, windows: FeatureConfig, extractors: Sequence[Extractor]) -> tuple[dict[str, Any], Any]:
+    """Every whole window of any audio file from 0 s, in each set (for prediction).
+
+    Returns:
+        ``({set: (n, *shape) float32}, window start times in seconds (n,))``.
+
+    Raises:
+        MerZooError: the file cannot be decoded, is shorter than one window, or a set fails.
+    """
+    from mer_zoo.features.audio import window_starts
+
+    y, _ = load_audio(path, windows.sample_rate)
+    starts = window_starts(len(y) / windows.sample_rate, windows, 0.0)
+    if len(starts) == 0:
+        raise MerZooError(f"{path}: audio ends at {len(y) / windows.sample_rate:.2f} s, shorter than one {windows.clip_s:g}-s window")
+    offsets = [s.start for s in window_slices(starts, 0.0, windows)]
+    features = {}
+    for extractor in extractors:
+        try:
+            features[extractor.name] = extractor.compute(y, offsets, windows)
+        except Exception as err:
+            raise MerZooError(f"{path}: feature set {extractor.name!r} failed ({type(err).__name__}: {_one_line(str(err))})") from None
+    return features, starts
+
+
+def warm_up(job: ExtractJob) -> None:
+    """Import the decoders and build each set's tables once, so the first song pays nothing."""
     import scipy.fft  # noqa: F401
     import soundfile  # noqa: F401
 
-    config = config or FeatureConfig()
-    log_mel(np.zeros(config.clip_samples, dtype=np.float32), config)
+    for extractor in job.extractors:
+        extractor.warm_up(job.windows)
 
 
 class WorkerSetup(WorkerPlugin):
-    """A Dask worker plugin: one thread per numeric library, decoders imported once.
+    """A Dask worker plugin: one thread per numeric library, decoders and extractors warmed once.
 
     Local workers also get the ``THREAD_VARIABLES`` in their environment before they start
     (the only way OpenMP reads them); workers of an external cluster get the limits here.
@@ -116,8 +172,8 @@ class WorkerSetup(WorkerPlugin):
 
     name = "mer-zoo-worker-setup"
 
-    def __init__(self, config: FeatureConfig) -> None:
-        self.config = config
+    def __init__(self, job: ExtractJob) -> None:
+        self.job = job
 
     def setup(self, worker: Any) -> None:
         """Run once on each worker when it joins."""
@@ -128,4 +184,4 @@ class WorkerSetup(WorkerPlugin):
             pass
         else:
             threadpool_limits(1)
-        warm_up(self.config)
+        warm_up(self.job)

@@ -4,7 +4,11 @@ Windows of ``clip_s`` seconds start at ``start_s`` and advance by ``hop_s`` over
 annotated span (every window at least half inside it is a candidate). A window is kept
 only when the dynamic annotations cover it fully (one value at every annotation step in
 ``[start, end)``) and, once the audio is decoded, when the audio covers it too; the others
-are counted as dropped, by reason. Its label is the mean of the dynamic values inside it.
+are counted as dropped, by reason. Its label is the mean of the dynamic values inside it,
+and the values themselves are kept as its frames (``F`` per window, NaN-padded).
+
+Songs of a corpus labelled only per song (``static_windows``) get every whole window of
+their audio, each labelled with the song's static label and no frames.
 """
 
 from __future__ import annotations
@@ -16,12 +20,23 @@ import numpy as np
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets.base import SongRecord
+from mer_zoo.features.audio import window_starts
 
-__all__ = ["DROP_AUDIO", "DROP_LABELS", "WindowPlan", "fit_to_audio", "plan_windows"]
+__all__ = [
+    "DEFAULT_STEP_S",
+    "DROP_AUDIO",
+    "DROP_LABELS",
+    "WindowPlan",
+    "annotation_step",
+    "fit_to_audio",
+    "frames_per_window",
+    "plan_windows",
+    "static_windows",
+]
 
 DROP_LABELS = "not fully annotated"
 DROP_AUDIO = "past the end of the audio"
-_DEFAULT_STEP_S = 0.5  # DEAM's dynamic annotations are 2 Hz
+DEFAULT_STEP_S = 0.5  # DEAM's and PMEmo's dynamic annotations are 2 Hz
 _EPS = 1e-6
 
 
@@ -33,6 +48,9 @@ class WindowPlan:
     end_s: np.ndarray  # (n,) float64
     arousal: np.ndarray  # (n,) float32, mean of the dynamic values in each window
     valence: np.ndarray  # (n,) float32
+    frame_times: np.ndarray  # (n, F) float64, the annotation times inside each window, NaN-padded
+    arousal_frames: np.ndarray  # (n, F) float32
+    valence_frames: np.ndarray  # (n, F) float32
     dropped: Counter[str] = field(default_factory=Counter)
 
     def __len__(self) -> int:
@@ -44,24 +62,42 @@ class WindowPlan:
         return float(self.start_s[0]), float(self.end_s[-1])
 
 
-def _annotation_step(times_s: np.ndarray) -> float:
+def annotation_step(times_s: np.ndarray) -> float:
+    """The step between a song's annotation times (its median gap), 0.5 s when it cannot tell."""
     if len(times_s) < 2:
-        return _DEFAULT_STEP_S
+        return DEFAULT_STEP_S
     return float(np.median(np.diff(times_s)))
 
 
-def plan_windows(song: SongRecord, config: FeatureConfig) -> WindowPlan:
-    """Windows from ``config.start_s`` over the song's annotated span, kept where fully annotated."""
+def frames_per_window(config: FeatureConfig, step_s: float) -> int:
+    """How many annotation frames a window holds: its length over the annotation step."""
+    return max(1, int(round(config.clip_s / step_s)))
+
+
+def _empty(n: int, n_frames: int) -> dict[str, np.ndarray]:
+    return {
+        "frame_times": np.full((n, n_frames), np.nan),
+        "arousal_frames": np.full((n, n_frames), np.nan, dtype=np.float32),
+        "valence_frames": np.full((n, n_frames), np.nan, dtype=np.float32),
+    }
+
+
+def plan_windows(song: SongRecord, config: FeatureConfig, n_frames: int | None = None) -> WindowPlan:
+    """Windows from ``config.start_s`` over the song's annotated span, kept where fully annotated.
+
+    ``n_frames`` is the store's frames per window (default: this song's own count).
+    """
     times = np.asarray(song.times_s, dtype=np.float64)
+    step = annotation_step(times)
+    n_frames = n_frames or frames_per_window(config, step)
     if len(times) == 0:
-        return WindowPlan(*(np.zeros(0, dtype=d) for d in ("f8", "f8", "f4", "f4")))
-    step = _annotation_step(times)
+        return WindowPlan(*(np.zeros(0, dtype=d) for d in ("f8", "f8", "f4", "f4")), **_empty(0, n_frames))
     per_window = int(round(config.clip_s / step))
     annotated_end = times[-1] + step
     half_in = annotated_end - config.clip_s / 2 - config.start_s  # room for starts of half-annotated windows
     n_candidates = max(0, int(np.ceil(half_in / config.hop_s - _EPS)))
     starts = config.start_s + config.hop_s * np.arange(n_candidates, dtype=np.float64)
-    kept, arousal, valence = [], [], []
+    kept, arousal, valence, inside_rows = [], [], [], []
     dropped: Counter[str] = Counter()
     for start in starts:
         inside = np.flatnonzero((times >= start - _EPS) & (times < start + config.clip_s - _EPS))
@@ -70,15 +106,35 @@ def plan_windows(song: SongRecord, config: FeatureConfig) -> WindowPlan:
             dropped[DROP_LABELS] += 1
             continue
         kept.append(start)
+        inside_rows.append(inside[:n_frames])
         arousal.append(np.mean(song.arousal[inside], dtype=np.float64))
         valence.append(np.mean(song.valence[inside], dtype=np.float64))
     start_s = np.asarray(kept, dtype=np.float64)
+    frames = _empty(len(kept), n_frames)
+    for i, rows in enumerate(inside_rows):
+        frames["frame_times"][i, : len(rows)] = times[rows]
+        frames["arousal_frames"][i, : len(rows)] = song.arousal[rows]
+        frames["valence_frames"][i, : len(rows)] = song.valence[rows]
     return WindowPlan(
         start_s=start_s,
         end_s=start_s + config.clip_s,
         arousal=np.asarray(arousal, dtype=np.float32),
         valence=np.asarray(valence, dtype=np.float32),
+        **frames,
         dropped=dropped,
+    )
+
+
+def static_windows(song: SongRecord, n_samples: int, config: FeatureConfig, n_frames: int) -> WindowPlan:
+    """Every whole window of the first ``n_samples`` samples from ``config.start_s``, labelled with the song's static label."""
+    start_s = window_starts(n_samples / config.sample_rate, config)
+    n = len(start_s)
+    return WindowPlan(
+        start_s=start_s,
+        end_s=start_s + config.clip_s,
+        arousal=np.full(n, song.static.get("arousal_mean", np.nan), dtype=np.float32),
+        valence=np.full(n, song.static.get("valence_mean", np.nan), dtype=np.float32),
+        **_empty(n, n_frames),
     )
 
 
@@ -94,5 +150,8 @@ def fit_to_audio(plan: WindowPlan, n_samples: int, config: FeatureConfig) -> Win
         end_s=plan.end_s[keep],
         arousal=plan.arousal[keep],
         valence=plan.valence[keep],
+        frame_times=plan.frame_times[keep],
+        arousal_frames=plan.arousal_frames[keep],
+        valence_frames=plan.valence_frames[keep],
         dropped=dropped,
     )
