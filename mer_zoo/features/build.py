@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import os
 import tempfile
 import time
@@ -92,7 +93,56 @@ def build_features(
         from mer_zoo.features.cluster import check_reachable
 
         check_reachable(scheduler)
+    from mer_zoo.features.cluster import ClusterStart
+
+    # The workers boot while this process reads the annotations (about half a second each).
+    cluster = ClusterStart(workers, scheduler)
+    try:
+        corpus, config, job, settings, specs, labels = _prepare(root, dataset, dataset_options, config, start_s, extractors, compression)
+        partial = out.with_name(out.name + ".partial")
+        with _build_lock(out):
+            done = _reusable(out, settings, overwrite, len(corpus.songs))
+            if done is not None:
+                done.up_to_date = True
+                done.notes.append(f"{out} is complete with these settings: nothing to do")
+                done.seconds = time.perf_counter() - started
+                return done
+            notes = list(corpus.notes)
+            create = functools.partial(_create, partial, job, specs, corpus, root, labels, compression)
+            writer = _open_partial(partial, settings, overwrite, notes, create)
+            try:
+                already = writer.done_song_ids()
+                todo = [song for song in corpus.songs if song.song_id not in already]
+                if already:
+                    notes.append(f"resumed {partial}: {len(already)} songs were already done")
+                dropped = _run(writer, todo, job, corpus.root, cluster, progress)
+            except BaseException:
+                writer.close()
+                raise
+            writer.close(complete=True)
+            os.replace(partial, out)
+    finally:
+        cluster.close()
+    summary = summarise(out, len(corpus.songs), notes)
+    summary.windows_dropped = dropped
+    summary.songs_this_run = len(todo)
+    summary.songs_resumed = len(already)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _prepare(
+    root: Path,
+    dataset: str,
+    dataset_options: Mapping[str, Any] | None,
+    config: FeatureConfig,
+    start_s: float | None,
+    extractors: list[Any],
+    compression: str | None,
+) -> tuple[Any, FeatureConfig, Any, dict[str, Any], list[Any], Any]:
+    """Read the corpus and decide everything the store records: settings, sets, label layout."""
     from mer_zoo.datasets import read_corpus
+    from mer_zoo.features.layout import SetSpec
 
     corpus = read_corpus(root, dataset, **dict(dataset_options or {}))
     if not corpus.songs:
@@ -101,8 +151,6 @@ def build_features(
     if start is not None:
         config = dataclasses.replace(config, start_s=float(start))
     job, labels = plan_job(corpus, config, extractors)
-    from mer_zoo.features.layout import SetSpec
-
     specs = [SetSpec.of(extractor, config) for extractor in extractors]
     settings = {
         "windows": config.window_settings(),
@@ -111,33 +159,7 @@ def build_features(
         "source_root": str(root.resolve()),
         "compression": compression,
     }
-    partial = out.with_name(out.name + ".partial")
-    with _build_lock(out):
-        done = _reusable(out, settings, overwrite, len(corpus.songs))
-        if done is not None:
-            done.up_to_date = True
-            done.notes.append(f"{out} is complete with these settings: nothing to do")
-            done.seconds = time.perf_counter() - started
-            return done
-        notes = list(corpus.notes)
-        writer = _open_partial(partial, settings, overwrite, notes, lambda: _create(partial, job, specs, corpus, root, labels, compression))
-        try:
-            already = writer.done_song_ids()
-            todo = [song for song in corpus.songs if song.song_id not in already]
-            if already:
-                notes.append(f"resumed {partial}: {len(already)} songs were already done")
-            dropped = _run(writer, todo, job, corpus.root, workers, scheduler, progress)
-        except BaseException:
-            writer.close()
-            raise
-        writer.close(complete=True)
-        os.replace(partial, out)
-    summary = summarise(out, len(corpus.songs), notes)
-    summary.windows_dropped = dropped
-    summary.songs_this_run = len(todo)
-    summary.songs_resumed = len(already)
-    summary.seconds = time.perf_counter() - started
-    return summary
+    return corpus, config, job, settings, specs, labels
 
 
 def make_extractors(sets: Sequence[str], set_options: Mapping[str, Mapping[str, Any]], config: FeatureConfig) -> list[Any]:
@@ -279,7 +301,7 @@ def _open_partial(partial: Path, settings: dict[str, Any], overwrite: bool, note
     return create()
 
 
-def _run(writer: Any, todo: list[Any], job: Any, root: Path, workers: int, scheduler: str | None, progress: bool) -> Counter[str]:
+def _run(writer: Any, todo: list[Any], job: Any, root: Path, cluster: Any, progress: bool) -> Counter[str]:
     """Extract ``todo`` on Dask and write the results in order; returns windows dropped by reason.
 
     Songs go out in small batches of consecutive songs (a Dask task costs ~5 ms of CPU, an
@@ -288,14 +310,14 @@ def _run(writer: Any, todo: list[Any], job: Any, root: Path, workers: int, sched
     """
     from distributed import as_completed
 
-    from mer_zoo.features.cluster import dask_client
     from mer_zoo.features.extract import SongResult, extract_songs
 
     dropped: Counter[str] = Counter()
     if not todo:
         return dropped
     _return_freed_buffers()
-    with dask_client(workers, scheduler, job) as client, progress_bar(len(todo), progress) as advance:
+    client = cluster.client(job)
+    with progress_bar(len(todo), progress) as advance:
         threads = max(1, sum(client.nthreads().values()))
         size = max(1, min(_MAX_BATCH, len(todo) // (_BATCHES_PER_THREAD * threads)))
         batches = [todo[i : i + size] for i in range(0, len(todo), size)]

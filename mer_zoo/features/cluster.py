@@ -10,7 +10,7 @@ from typing import Any
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.features.extract import ExtractJob
 
-__all__ = ["check_reachable", "dask_client"]
+__all__ = ["ClusterStart", "check_reachable", "dask_client"]
 
 
 def check_reachable(scheduler: str) -> None:
@@ -28,56 +28,96 @@ def check_reachable(scheduler: str) -> None:
         raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
 
 
-@contextmanager
-def dask_client(workers: int, scheduler: str | None, job: ExtractJob) -> Iterator[Any]:
-    """A client of ``scheduler``, or of a local cluster of ``workers`` single-threaded processes."""
-    import dask
-    from distributed import Client, LocalCluster
+class ClusterStart:
+    """A Dask client started in a background thread, so workers boot while the corpus is read.
 
-    from mer_zoo.features.extract import THREAD_VARIABLES, WorkerSetup
+    ``client(job)`` waits for it, then has every worker set up for ``job`` (once);
+    ``close()`` shuts down whatever was started, also when it was never used.
+    """
 
-    cluster = None
-    if scheduler:
+    def __init__(self, workers: int, scheduler: str | None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.scheduler = scheduler
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mer-zoo-cluster")
+        self._started = self._pool.submit(_open, workers, scheduler)
+        self._ready: Any = None
+
+    def client(self, job: ExtractJob) -> Any:
+        """The connected client, its workers set up for ``job``."""
+        if self._ready is None:
+            client, _ = self._started.result()
+            _set_up(client, job, self.scheduler)
+            self._ready = client
+        return self._ready
+
+    def close(self) -> None:
+        """Close the client and the local cluster (waiting for a start still under way)."""
         try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as err:
-            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
-    else:
-        # Dask's default MALLOC_TRIM_THRESHOLD_ turns every freed STFT temporary back into
-        # fresh pages to fault in: extraction ran 20% slower with it. Memory stays bounded
-        # without it (one song at a time per worker).
-        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **THREAD_VARIABLES}
-        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-        settings = {
-            "distributed.nanny.pre-spawn-environ": environ,
-            # Equal tasks, a bounded queue and no dashboard: stealing and profiling only cost CPU.
-            "distributed.scheduler.work-stealing": False,
-            "distributed.worker.profile.enabled": False,
-        }
-        with dask.config.set(settings):
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                # the scheduler's HTTP endpoint starts even without a dashboard: any free port
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.CRITICAL,
-            )
-        client = Client(cluster)
-    try:
-        try:
-            client.wait_for_workers(1, timeout=60)
-        except TimeoutError:
-            raise MerZooError(f"the Dask scheduler at {scheduler} has no workers (waited 60 s)") from None
-        try:
-            client.register_plugin(WorkerSetup(job))
-        except Exception as err:  # e.g. workers without mer-zoo installed cannot unpickle the plugin
-            where = f"at {scheduler}" if scheduler else "(local)"
-            raise MerZooError(f"the Dask workers {where} could not set up mer-zoo: {type(err).__name__}: {err}") from None
-        yield client
-    finally:
+            client, cluster = self._started.result()
+        except Exception:  # a failed start has nothing to close; its error was reported (or is moot)
+            return
+        finally:
+            self._pool.shutdown(wait=False)
         client.close()
         if cluster is not None:
             cluster.close()
 
+
+@contextmanager
+def dask_client(workers: int, scheduler: str | None, job: ExtractJob) -> Iterator[Any]:
+    """A client of ``scheduler``, or of a local cluster of ``workers`` single-threaded processes, set up for ``job``."""
+    start = ClusterStart(workers, scheduler)
+    try:
+        yield start.client(job)
+    finally:
+        start.close()
+
+
+def _open(workers: int, scheduler: str | None) -> tuple[Any, Any]:
+    import dask
+    from distributed import Client, LocalCluster
+
+    from mer_zoo.features.extract import THREAD_VARIABLES
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s"), None
+        except (OSError, TimeoutError, ValueError) as err:
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    # Dask's default MALLOC_TRIM_THRESHOLD_ turns every freed STFT temporary back into
+    # fresh pages to fault in: extraction ran 20% slower with it. Memory stays bounded
+    # without it (one song at a time per worker).
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **THREAD_VARIABLES}
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    settings = {
+        "distributed.nanny.pre-spawn-environ": environ,
+        # Equal tasks, a bounded queue and no dashboard: stealing and profiling only cost CPU.
+        "distributed.scheduler.work-stealing": False,
+        "distributed.worker.profile.enabled": False,
+    }
+    with dask.config.set(settings):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            # the scheduler's HTTP endpoint starts even without a dashboard: any free port
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.CRITICAL,
+        )
+    return Client(cluster), cluster
+
+
+def _set_up(client: Any, job: ExtractJob, scheduler: str | None) -> None:
+    from mer_zoo.features.extract import WorkerSetup
+
+    try:
+        client.wait_for_workers(1, timeout=60)
+    except TimeoutError:
+        raise MerZooError(f"the Dask scheduler at {scheduler} has no workers (waited 60 s)") from None
+    try:
+        client.register_plugin(WorkerSetup(job))
+    except Exception as err:  # e.g. workers without mer-zoo installed cannot unpickle the plugin
+        where = f"at {scheduler}" if scheduler else "(local)"
+        raise MerZooError(f"the Dask workers {where} could not set up mer-zoo: {type(err).__name__}: {err}") from None
