@@ -153,5 +153,5 @@ def test_registry(tmp_path: Path) -> None:
     assert "deam" in list_readers()
     assert get_reader("DEAM") is read_deam
     assert [s.song_id for s in read_corpus(make_deam(tmp_path)).songs] == [2, 3, 7, 2001]
-    with pytest.raises(InputError, match="unknown dataset 'pmemo'; known: deam"):
-        get_reader("pmemo")
+    with pytest.raises(InputError, match="unknown dataset 'emomusic'; known: csv, deam, pmemo"):
+        get_reader("emomusic")

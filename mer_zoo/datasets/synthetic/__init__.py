@@ -15,6 +15,8 @@ from mer_zoo.datasets.synthetic.deam import (
     replicate_deam,
     write_synthetic_deam,
 )
+from mer_zoo.datasets.synthetic.manifest import write_synthetic_csv
+from mer_zoo.datasets.synthetic.pmemo import write_synthetic_pmemo
 
 __all__ = [
     "AUDIO",
@@ -23,5 +25,7 @@ __all__ = [
     "SONG_LEVEL",
     "STATIC_FILES",
     "replicate_deam",
+    "write_synthetic_csv",
     "write_synthetic_deam",
+    "write_synthetic_pmemo",
 ]

@@ -123,7 +123,8 @@ def _make_song(song: _Song, seed: int, path: Path) -> tuple[np.ndarray, np.ndarr
     else:  # 60 values, sometimes a 61st at 45 s
         last = 45.0 if song.duration_s > 45.3 and rng.random() < 0.3 else 44.5
     times = np.arange(15.0, last + 0.25, 0.5)
-    return times, *(annotate(rng, times, lat_t, x) for x in (arousal, valence))
+    a, v = (annotate(rng, times, lat_t, x) for x in (arousal, valence))
+    return times, a, v
 
 
 def _write_dynamic(folder: Path, songs: list[_Song], labels: list[tuple[np.ndarray, ...]]) -> None:
