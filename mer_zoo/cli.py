@@ -41,14 +41,26 @@ def _root(
 
 @app.command("demo-data")
 def demo_data(
-    out: Path = typer.Argument(..., help="Folder to write the synthetic dataset into (DEAM layout)."),
+    out: Path = typer.Argument(..., help="Folder to write the synthetic dataset into."),
+    layout: str = typer.Option(
+        "deam", "--layout", help="deam (Kaggle layout), pmemo (PMEmo2019 release) or csv (audio folder + labels CSVs)."
+    ),
     songs: int = typer.Option(60, "--songs", min=4, help="Number of songs."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same files."),
 ) -> None:
-    """Write a small synthetic dataset in DEAM's exact layout, with learnable emotion."""
-    from mer_zoo.datasets.synthetic import write_synthetic_deam
+    """Write a small synthetic dataset laid out like a real corpus, with learnable emotion."""
+    from mer_zoo.datasets import synthetic
+    from mer_zoo.errors import InputError
 
-    summary = write_synthetic_deam(out, n_songs=songs, seed=seed)
+    writers = {
+        "deam": synthetic.write_synthetic_deam,
+        "pmemo": synthetic.write_synthetic_pmemo,
+        "csv": synthetic.write_synthetic_csv,
+    }
+    writer = writers.get(layout.strip().lower())
+    if writer is None:
+        raise InputError(f"unknown --layout {layout!r}; use one of: {', '.join(writers)}")
+    summary = writer(out, n_songs=songs, seed=seed)
     typer.echo(summary)
 
 

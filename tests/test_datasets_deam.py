@@ -153,7 +153,10 @@ def test_registry(tmp_path: Path) -> None:
     assert "deam" in list_readers()
     assert get_reader("DEAM") is read_deam
     assert [s.song_id for s in read_corpus(make_deam(tmp_path)).songs] == [2, 3, 7, 2001]
+    assert list_readers() == ["csv", "deam", "pmemo"]
     with pytest.raises(InputError, match=r"unknown dataset 'deem'; did you mean deam\?"):
         get_reader("deem")
-    with pytest.raises(InputError, match="dataset 'deam': got an unexpected keyword argument 'labels'"):
+    with pytest.raises(InputError, match="unknown dataset 'emomusic'; known datasets: csv, deam, pmemo"):
+        get_reader("emomusic")
+    with pytest.raises(InputError, match="--dataset deam does not take --labels"):
         read_corpus(make_deam(tmp_path / "again"), "deam", labels="x.csv")

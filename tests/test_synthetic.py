@@ -56,7 +56,7 @@ def test_static_headers_are_deams(demo_root: Path) -> None:
 
 def test_same_seed_same_bytes(demo_root: Path, tmp_path: Path) -> None:
     # Songs rendered again, alone and in this process, match the pooled run's files byte for byte.
-    from mer_zoo.datasets.synthetic import _make_song, _plan
+    from mer_zoo.datasets.synthetic.deam import _make_song, _plan
 
     plan = _plan(12, seed=0)  # demo_root's songs
     again = [plan[0], next(song for song in plan if song.sample_rate == 48000)]

@@ -69,11 +69,35 @@ def get_reader(name: str) -> Callable[..., Corpus]:
 
 
 def read_corpus(root: Path, dataset: str = "deam", **options: Any) -> Corpus:
-    """Read the dataset folder ``root`` with the reader named ``dataset`` and its ``options``."""
-    reader, info = REGISTRY.lookup(dataset)
-    options = {key: value for key, value in options.items() if value is not None}
-    try:
-        inspect.signature(reader).bind(Path(root), **options)
-    except TypeError as err:
-        raise InputError(f"dataset {info.name!r}: {err}") from None
+    """Read the dataset folder ``root`` with the reader named ``dataset``, passing it ``options``.
+
+    Options that are None count as not given, so a command line can pass every flag it has.
+
+    Raises:
+        InputError: for an unknown dataset, an option its reader does not take or one it needs
+            and did not get (``labels=`` -> ``--labels``), and whatever the reader finds wrong.
+    """
+    reader = get_reader(dataset)
+    options = {name: value for name, value in options.items() if value is not None}
+    _check_options(dataset, reader, options)
     return reader(Path(root), **options)
+
+
+def _check_options(dataset: str, reader: Callable[..., Corpus], options: dict[str, Any]) -> None:
+    """InputError naming the options ``reader`` does not take, or the ones it needs, as command-line flags."""
+    params = [
+        p
+        for p in list(inspect.signature(reader).parameters.values())[1:]  # after the root
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    unknown = sorted(set(options) - {p.name for p in params})
+    if unknown:
+        raise InputError(f"--dataset {dataset} does not take {', '.join(map(_flag, unknown))}")
+    needed = [p.name for p in params if p.default is p.empty and p.name not in options]
+    if needed:
+        raise InputError(f"--dataset {dataset} needs {', '.join(map(_flag, needed))}")
+
+
+def _flag(option: str) -> str:
+    """The command-line flag of a reader option: ``labels`` -> ``--labels``."""
+    return "--" + option.replace("_", "-")
