@@ -15,7 +15,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets.base import SongRecord
 from mer_zoo.errors import MerZooError
-from mer_zoo.features.audio import load_audio, log_mel, window_slices
+from mer_zoo.features.audio import load_audio, window_slices
+from mer_zoo.features.melspec import log_mel
 from mer_zoo.features.store import SongFeatures
 from mer_zoo.features.windows import fit_to_audio, plan_windows
 
