@@ -13,7 +13,10 @@ baseline); ``log_mel_windows`` with the numpy backend; the torch backend on the 
 thread, per song and with 8 songs' windows in one ``log_mel_batch``; and, when torch sees a
 GPU, the same two on CUDA (synchronised; the batch includes the copies to and from the GPU).
 
-Run: ``nice -n 10 .venv/bin/python benchmarks/bench_mel.py`` (``--help`` for sizes).
+Run: ``nice -n 10 .venv/bin/python benchmarks/bench_mel.py`` (``--help`` for sizes). Other settings
+show what sharing frames buys: ``--window-step 2.5 --sample-rate 22050 --hop-length 441`` puts
+overlapping windows on one hop grid (half of each window's frames shared), while
+``--window-step 2.5`` alone overlaps them off the grid (nothing shared).
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ import numpy as np
 from mer_zoo.config import FeatureConfig
 from mer_zoo.features.melspec import _mel_plan, log_mel_batch, log_mel_windows
 
-CONFIG = FeatureConfig()
 WINDOWS = 6
 BATCH = 3  # windows per call of the old log_mel in the build workers
 SONGS_PER_BATCH = 8
@@ -60,20 +62,24 @@ def log_mel_before(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
     return db.astype(np.float32, copy=False)
 
 
-def _spans(songs: int, seed: int) -> list[np.ndarray]:
+def _offsets(config: FeatureConfig) -> list[int]:
+    return [i * round(config.hop_s * config.sample_rate) for i in range(WINDOWS)]
+
+
+def _spans(songs: int, seed: int, config: FeatureConfig) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    n = WINDOWS * CONFIG.clip_samples
-    envelope = 0.2 + np.abs(np.sin(np.arange(n) / (0.7 * CONFIG.sample_rate)))
+    n = _offsets(config)[-1] + config.clip_samples
+    envelope = 0.2 + np.abs(np.sin(np.arange(n) / (0.7 * config.sample_rate)))
     return [(rng.standard_normal(n) * envelope).astype(np.float32) for _ in range(songs)]
 
 
-def _methods(spans: list[np.ndarray], cuda: bool) -> dict[str, Callable[[], list[np.ndarray]]]:
+def _methods(spans: list[np.ndarray], config: FeatureConfig, cuda: bool) -> dict[str, Callable[[], list[np.ndarray]]]:
     import librosa
     import torch
 
     torch.set_num_threads(1)
-    n = CONFIG.clip_samples
-    offsets = [i * n for i in range(WINDOWS)]
+    n = config.clip_samples
+    offsets = _offsets(config)
 
     def librosa_song(y: np.ndarray) -> np.ndarray:
         return np.stack(
@@ -81,15 +87,15 @@ def _methods(spans: list[np.ndarray], cuda: bool) -> dict[str, Callable[[], list
                 librosa.power_to_db(
                     librosa.feature.melspectrogram(
                         y=y[o : o + n],
-                        sr=CONFIG.sample_rate,
-                        n_fft=CONFIG.n_fft,
-                        hop_length=CONFIG.hop_length,
-                        n_mels=CONFIG.n_mels,
-                        fmin=CONFIG.fmin,
-                        fmax=CONFIG.fmax,
+                        sr=config.sample_rate,
+                        n_fft=config.n_fft,
+                        hop_length=config.hop_length,
+                        n_mels=config.n_mels,
+                        fmin=config.fmin,
+                        fmax=config.fmax,
                     ),
                     ref=np.max,
-                    top_db=CONFIG.top_db,
+                    top_db=config.top_db,
                 )
                 for o in offsets
             ]
@@ -98,7 +104,7 @@ def _methods(spans: list[np.ndarray], cuda: bool) -> dict[str, Callable[[], list
     def before(y: np.ndarray) -> np.ndarray:
         return np.concatenate(
             [
-                log_mel_before(np.stack([y[o : o + n] for o in offsets[i : i + BATCH]]), CONFIG)
+                log_mel_before(np.stack([y[o : o + n] for o in offsets[i : i + BATCH]]), config)
                 for i in range(0, WINDOWS, BATCH)
             ]
         )
@@ -109,7 +115,7 @@ def _methods(spans: list[np.ndarray], cuda: bool) -> dict[str, Callable[[], list
             for s in range(0, len(spans), SONGS_PER_BATCH):
                 group = spans[s : s + SONGS_PER_BATCH]
                 clips = np.stack([y[o : o + n] for y in group for o in offsets])
-                out.extend(np.split(log_mel_batch(clips, CONFIG, device), len(group)))
+                out.extend(np.split(log_mel_batch(clips, config, device), len(group)))
             if device == "cuda":
                 torch.cuda.synchronize()
             return out
@@ -119,15 +125,15 @@ def _methods(spans: list[np.ndarray], cuda: bool) -> dict[str, Callable[[], list
     methods: dict[str, Callable[[], list[np.ndarray]]] = {
         "librosa (per window)": lambda: [librosa_song(y) for y in spans],
         f"log_mel before issue 12 (batches of {BATCH})": lambda: [before(y) for y in spans],
-        "log_mel_windows numpy": lambda: [log_mel_windows(y, offsets, CONFIG) for y in spans],
+        "log_mel_windows numpy": lambda: [log_mel_windows(y, offsets, config) for y in spans],
         "log_mel_windows torch CPU, 1 thread": lambda: [
-            log_mel_windows(y, offsets, CONFIG, backend="torch") for y in spans
+            log_mel_windows(y, offsets, config, backend="torch") for y in spans
         ],
         f"log_mel_batch torch CPU, 1 thread, {SONGS_PER_BATCH} songs a call": batched("cpu"),
     }
     if cuda:
         methods["log_mel_windows torch CUDA"] = lambda: [
-            log_mel_windows(y, offsets, CONFIG, backend="torch", device="cuda") for y in spans
+            log_mel_windows(y, offsets, config, backend="torch", device="cuda") for y in spans
         ]
         methods[f"log_mel_batch torch CUDA, {SONGS_PER_BATCH} songs a call"] = batched("cuda")
     return methods
@@ -138,12 +144,21 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=8, help="spans per method and repeat (default 8)")
     parser.add_argument("--repeats", type=int, default=7, help="repeats; the table shows medians (default 7)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample-rate", type=int, default=44100)
+    parser.add_argument("--hop-length", type=int, default=512)
+    parser.add_argument("--window-step", type=float, default=5.0, help="seconds between 5-s windows (default 5)")
     args = parser.parse_args()
     import torch
 
+    config = FeatureConfig(
+        sample_rate=args.sample_rate,
+        hop_length=args.hop_length,
+        hop_s=args.window_step,
+        fmax=min(8000.0, args.sample_rate / 2),
+    )
     cuda = torch.cuda.is_available()
-    spans = _spans(args.songs, args.seed)
-    methods = _methods(spans, cuda)
+    spans = _spans(args.songs, args.seed, config)
+    methods = _methods(spans, config, cuda)
     results = {name: run() for name, run in methods.items()}  # warm-up: imports, plans, FFT twiddles
     reference = results["librosa (per window)"]
     error = {name: max(float(np.abs(a - b).max()) for a, b in zip(out, reference)) for name, out in results.items()}
@@ -157,8 +172,9 @@ def main() -> None:
     base = statistics.median(times["librosa (per window)"])
     before = statistics.median(times[f"log_mel before issue 12 (batches of {BATCH})"])
     lines = [
-        f"`{' '.join(['python', *sys.argv])}`: {args.songs} songs of {WINDOWS} x {CONFIG.clip_s:g}-s windows at "
-        f"{CONFIG.sample_rate} Hz, median of {args.repeats} repeats; torch {torch.__version__}"
+        f"`{' '.join(['python', *sys.argv])}`: {args.songs} songs of {WINDOWS} x {config.clip_s:g}-s windows "
+        f"{config.hop_s:g} s apart at {config.sample_rate} Hz, hop {config.hop_length}, n_fft {config.n_fft}; "
+        f"median of {args.repeats} repeats; torch {torch.__version__}"
         + (f", GPU {torch.cuda.get_device_name()}" if cuda else ", no GPU"),
         "",
         "| method | ms per song | vs librosa | vs before | max abs diff from librosa (dB) |",

@@ -344,6 +344,8 @@ def _torch_plan(config: FeatureConfig, dtype: torch.dtype, device: str) -> tuple
 def resolve_mel_backend(device: str) -> tuple[str, str]:
     """``(backend, device)`` for ``--device cpu|cuda|auto`` (or ``cuda:N``): auto takes CUDA when torch sees a GPU.
 
+    ``cpu`` gives the numpy backend (the fastest on a CPU) without importing torch; the others import it.
+
     Raises:
         InputError: CUDA asked for and not available, or an unknown device.
     """
