@@ -95,9 +95,10 @@ def build_features_command(
     clip: float = typer.Option(5.0, "--clip", help="Window length (s)."),
     hop: float = typer.Option(5.0, "--hop", help="Window hop (s)."),
     compression: str = typer.Option("none", "--compression", help="none (memory-mappable), gzip or lzf."),
+    device: str = typer.Option("cpu", "--device", help="Where mels are computed: cpu (numpy), cuda (torch, batched) or auto."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
-    """Extract log-mel windows and their labels from every song into one HDF5 store."""
+    """Extract feature sets (log-mel by default) and the labels of every song into one HDF5 store."""
     from rich.console import Console
 
     from mer_zoo.config import FeatureConfig
@@ -113,6 +114,8 @@ def build_features_command(
     except ValueError as err:
         raise InputError(f"bad feature settings: {err}") from None
     sets = dict(_named_options(spec, "--set") for spec in feature_sets)
+    if "mel" in sets:
+        sets["mel"].setdefault("device", device)
     summary = build_features(
         root, out, dataset=dataset, dataset_options={"labels": labels, "scale": scale}, sets=list(sets),
         set_options=sets, workers=workers, scheduler=scheduler, overwrite=overwrite, config=config, start_s=start,

@@ -1,4 +1,4 @@
-"""Audio decoding and log-mel: span decoding equals whole-file decoding, log_mel equals librosa."""
+"""Audio decoding and windows: span decoding equals whole-file decoding; files become log-mel windows."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import soundfile as sf
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import MerZooError
-from mer_zoo.features.audio import extract_windows, load_audio, log_mel, mel_filter_bank, window_starts
+from mer_zoo.features.audio import load_audio, window_starts
+from mer_zoo.features.extract import extract_file
+from mer_zoo.features.extractors import get_extractor
+from mer_zoo.features.melspec import log_mel
 
 
 def _audio(root: Path) -> list[Path]:
@@ -71,34 +74,6 @@ def test_unreadable_files_raise_one_line_errors_naming_the_file(tmp_path: Path, 
     assert str(path) in message and cause in message and "\n" not in message
 
 
-def test_filter_bank_equals_librosa() -> None:
-    for sr, n_fft, n_mels, fmin, fmax in [(44100, 2048, 128, 0.0, 8000.0), (22050, 1024, 64, 30.0, 11025.0)]:
-        ours = mel_filter_bank(sr, n_fft, n_mels, fmin, fmax)
-        theirs = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
-        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-9)
-
-
-@pytest.mark.parametrize(
-    "config",
-    [FeatureConfig(), FeatureConfig(sample_rate=22050, n_mels=64, n_fft=1024, hop_length=256, fmin=40.0, fmax=11025.0, top_db=None)],
-    ids=["defaults", "other-settings"],
-)
-def test_log_mel_matches_librosa_within_a_thousandth_of_a_db(stereo_44k: Path, config: FeatureConfig) -> None:
-    y, _ = load_audio(stereo_44k, config.sample_rate, offset_s=20.0, duration_s=2 * config.clip_s)
-    clips = y.reshape(2, config.clip_samples)
-    ours = log_mel(clips, config)
-    assert ours.shape == (2, config.n_mels, config.frames) and ours.dtype == np.float32
-    for clip, mel in zip(clips, ours):
-        power = librosa.feature.melspectrogram(
-            y=clip, sr=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
-            n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax,
-        )
-        reference = librosa.power_to_db(power, ref=np.max, top_db=config.top_db)
-        assert np.abs(mel - reference).max() < 1e-3
-        np.testing.assert_array_equal(log_mel(clip, config), mel)
-    assert FeatureConfig().frames == 431
-
-
 def test_window_starts() -> None:
     config = FeatureConfig()
     np.testing.assert_array_equal(window_starts(45.0, config), [15, 20, 25, 30, 35, 40])
@@ -107,9 +82,10 @@ def test_window_starts() -> None:
     assert len(window_starts(19.9, config)) == 0
 
 
-def test_extract_windows_covers_the_whole_file(stereo_44k: Path, tmp_path: Path) -> None:
+def test_extract_file_covers_the_whole_file(stereo_44k: Path, tmp_path: Path) -> None:
     config = FeatureConfig()
-    mel, starts = extract_windows(stereo_44k, config)
+    features, starts = extract_file(stereo_44k, config, [get_extractor("mel")])
+    mel = features["mel"]
     duration = sf.info(stereo_44k).duration
     assert mel.shape == (int(duration // 5), 128, 431)
     np.testing.assert_array_equal(starts, 5.0 * np.arange(len(starts)))
@@ -118,4 +94,4 @@ def test_extract_windows_covers_the_whole_file(stereo_44k: Path, tmp_path: Path)
     short = tmp_path / "short.wav"
     sf.write(short, np.zeros(44100 * 3, dtype=np.float32), 44100)
     with pytest.raises(MerZooError, match="shorter than one 5-s window"):
-        extract_windows(short, config)
+        extract_file(short, config, [get_extractor("mel")])

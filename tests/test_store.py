@@ -15,8 +15,9 @@ import soundfile as sf
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets import read_corpus
 from mer_zoo.errors import MerZooError
-from mer_zoo.features.audio import load_audio, log_mel
 from mer_zoo.datasets.base import STATIC_COLUMNS
+from mer_zoo.features.audio import load_audio
+from mer_zoo.features.melspec import log_mel
 from mer_zoo.features.store import FeatureStore
 from mer_zoo.features.writer import SongFeatures, StoreWriter
 

@@ -9,22 +9,26 @@ from typing import Any
 import numpy as np
 
 from mer_zoo.config import MEL_FIELDS, FeatureConfig
-from mer_zoo.features.audio import log_mel
 from mer_zoo.features.extractors import Extractor, register_extractor
+from mer_zoo.features.melspec import log_mel_windows, resolve_mel_backend
 
 __all__ = ["MelExtractor", "mel"]
 
-_BATCH = 3  # windows per transform: ~25 MB of STFT temporaries (8 MB a window)
-
 
 class MelExtractor(Extractor):
-    """``power_to_db(melspectrogram(...), ref=np.max)`` per window, ``(n_mels, frames)``."""
+    """``power_to_db(melspectrogram(...), ref=np.max)`` per window, ``(n_mels, frames)``.
+
+    Computed from the decoded span in one pass (:func:`mer_zoo.features.melspec.log_mel_windows`)
+    on the CPU (numpy) or on a GPU (torch); every backend agrees with librosa within 0.01 dB.
+    """
 
     kind = "image"
     version = "1"
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], device: str = "cpu") -> None:
         self.settings = settings
+        self.backend_name, self.device = resolve_mel_backend(device)
+        self.backend = self.backend_name if self.device == "cpu" else f"{self.backend_name}-{self.device}"
 
     def config(self, windows: FeatureConfig) -> FeatureConfig:
         """The full settings: the store's windows with this set's mel parameters."""
@@ -44,13 +48,8 @@ class MelExtractor(Extractor):
         return windows.sample_rate / self.settings["hop_length"]
 
     def compute(self, span: np.ndarray, offsets: Sequence[int], windows: FeatureConfig) -> np.ndarray:
-        """Log-mel windows, a few at a time so temporaries stay bounded however long the song."""
-        config = self.config(windows)
-        n = config.clip_samples
-        out = np.empty((len(offsets), *self.shape(windows)), dtype=np.float32)
-        for i in range(0, len(offsets), _BATCH):
-            out[i : i + _BATCH] = log_mel(np.stack([span[o : o + n] for o in offsets[i : i + _BATCH]]), config)
-        return out
+        """Log-mel windows of ``span``, one STFT pass over it."""
+        return log_mel_windows(span, offsets, self.config(windows), backend=self.backend_name, device=self.device)
 
 
 @register_extractor(kind="image")
@@ -62,6 +61,10 @@ def mel(
     fmin: float = 0.0,
     fmax: float = 8000.0,
     top_db: float | None = 80.0,
+    device: str = "cpu",
 ) -> MelExtractor:
-    """Log-mel spectrogram (librosa's melspectrogram + power_to_db(ref=max)), bins x frames."""
-    return MelExtractor(dict(zip(MEL_FIELDS, (n_mels, n_fft, hop_length, fmin, fmax, top_db))))
+    """Log-mel spectrogram (librosa's melspectrogram + power_to_db(ref=max)), bins x frames.
+
+    ``device``: ``cpu`` (numpy), ``cuda`` (torch on the GPU) or ``auto`` (CUDA when present).
+    """
+    return MelExtractor(dict(zip(MEL_FIELDS, (n_mels, n_fft, hop_length, fmin, fmax, top_db))), device)
