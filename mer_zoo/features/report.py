@@ -47,8 +47,8 @@ class BuildSummary:
 
 
 @contextmanager
-def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr (songs done, rate, time left); yields ``advance(failed)``."""
+def progress_bar(total: int, enabled: bool, unit: str = "songs") -> Iterator[Any]:
+    """A rich progress bar on stderr (``unit`` done, rate, time left); yields ``advance(failed)``."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -63,14 +63,14 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
 
     class Rate(ProgressColumn):
         def render(self, task: Any) -> Text:
-            return Text(f"{task.speed or 0:5.1f} songs/s")
+            return Text(f"{task.speed or 0:5.1f} {unit}/s")
 
     failed = 0
     bar = Progress(
         TextColumn("extracting"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("songs"),
+        TextColumn(unit),
         Rate(),
         TextColumn("{task.fields[failed]} failed"),
         TimeElapsedColumn(),
@@ -80,7 +80,7 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
         disable=not enabled,
     )
     with bar:
-        task = bar.add_task("songs", total=total, failed=0)
+        task = bar.add_task(unit, total=total, failed=0)
 
         def advance(song_failed: bool) -> None:
             nonlocal failed
@@ -88,7 +88,6 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
             bar.update(task, advance=1, failed=failed)
 
         yield advance
-
 
 
 def summarise(out: Path, songs_total: int, notes: list[str]) -> BuildSummary:
