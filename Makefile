@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 DEMO_SONGS ?= 120
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 install: $(STAMP)
 
@@ -30,8 +30,14 @@ demo: install
 		--out $(DEMO_DIR)/predictions.csv --plot $(DEMO_DIR)/va.png
 	$(BIN)/mer-zoo compare $(DEMO_DIR)/runs/* --markdown $(DEMO_DIR)/leaderboard.md
 
-test: install
+# The suite: lint and format check (ruff), types (mypy on mer_zoo/), then the tests.
+test: install lint
 	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check mer_zoo tests benchmarks plugins
+	$(BIN)/ruff format --check mer_zoo tests benchmarks plugins
+	$(BIN)/mypy
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
