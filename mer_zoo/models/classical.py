@@ -27,7 +27,7 @@ from mer_zoo.models.registry import register_model
 __all__ = ["FittedRegressor", "HistGBTRegressor", "RidgeRegressor", "SVRRegressor", "hist_gbt", "ridge", "svr"]
 
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 5, 17))
-DEFAULT_C_GRID = (0.1, 1.0, 10.0)
+DEFAULT_C_GRID = (0.1, 1.0, 10.0, 100.0)
 
 
 class FittedRegressor(nn.Module):
