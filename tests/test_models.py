@@ -9,11 +9,12 @@ from torch import nn
 from mer_zoo.models import get_model, get_model_info, list_models
 
 TRAINED = ["cnn_small", "vgg_bn", "crnn", "short_chunk_resnet", "mel_transformer"]
+FITTED = ["ridge", "svr", "hist_gbt"]  # tests/test_classical.py
 
 
 def test_the_builtins_are_these() -> None:
     builtins = {name for name in list_models() if get_model_info(name).source == "built-in"}
-    assert builtins == {"mean", *TRAINED}
+    assert builtins == {"mean", *TRAINED, *FITTED}
 
 
 @pytest.mark.parametrize("n_mels, frames", [(128, 431), (128, 37), (96, 100)])
