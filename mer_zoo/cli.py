@@ -125,6 +125,32 @@ def build_features_command(
     raise typer.Exit(summary.exit_code)
 
 
+@app.command("add-features")
+def add_features_command(
+    store: Path = typer.Argument(..., help="A complete feature store written by build-features."),
+    feature_sets: list[str] = typer.Option(
+        ..., "--set", help="Feature set to add (repeatable; NAME or NAME:key=value,...; see `mer-zoo features`)."
+    ),
+    workers: int = typer.Option(2, "--workers", help="Local worker processes (one thread each)."),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", help="Use a running Dask cluster (tcp://HOST:PORT) instead of local workers."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Recompute a set the store already has."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+) -> None:
+    """Add feature sets to an existing store for the same windows, without recomputing the others."""
+    from rich.console import Console
+
+    from mer_zoo.features.add import add_features, render_add_summary
+
+    sets = dict(_named_options(spec, "--set") for spec in feature_sets)
+    summary = add_features(
+        store, list(sets), set_options=sets, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress
+    )
+    Console().print(render_add_summary(summary))
+    raise typer.Exit(summary.exit_code)
+
+
 @app.command("info")
 def info(
     store: Path = typer.Argument(..., help="A feature store written by build-features."),

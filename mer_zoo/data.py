@@ -193,16 +193,20 @@ class FeatureDataset(torch.utils.data.Dataset):
             self.dataset_name, self.window_labels = store.dataset, store.window_labels
             self.scales = {labels: store.scale(labels) for labels in ("dynamic", "static")}
             segments = store.segments
+            failures = store.failures
             offsets = store.offsets(feature_set)
         self.feature_set = self.spec.name
         self._stamp = _stamp(self.store_path)
         if songs is None and split != "all":
             songs = default_split(segments["song_id"].to_numpy(), seed)
+        # Songs whose set failed when it was added to the store hold NaN rows there: never served.
+        without = failures.song_id[failures["set"] == self.feature_set].to_numpy()
+        usable = ~np.isin(segments["song_id"].to_numpy(), without)
         if songs is None:
-            rows = np.arange(len(segments))
+            rows = np.flatnonzero(usable)
             where = "the store"
         else:
-            rows = np.flatnonzero(np.isin(segments["song_id"].to_numpy(), songs.part(split)))
+            rows = np.flatnonzero(usable & np.isin(segments["song_id"].to_numpy(), songs.part(split)))
             where = f"the {split} part of split {songs.label()}"
         if rows.size == 0:
             raise MerZooError(f"{self.store_path}: no windows in {where}")

@@ -301,8 +301,11 @@ def _open_partial(partial: Path, settings: dict[str, Any], overwrite: bool, note
     return create()
 
 
-def _run(writer: Any, todo: list[Any], job: Any, root: Path, cluster: Any, progress: bool) -> Counter[str]:
+def _run(writer: Any, todo: list[Any], job: Any, root: Path, cluster: Any, progress: bool, task: Any = None) -> Counter[str]:
     """Extract ``todo`` on Dask and write the results in order; returns windows dropped by reason.
+
+    ``task(batch, job) -> [SongResult]`` is what a worker runs (default ``extract_songs``;
+    ``add-features`` passes its own).
 
     Songs go out in small batches of consecutive songs (a Dask task costs ~5 ms of CPU, an
     eighth of a song's extraction); at most a few batches per worker thread are in flight,
@@ -312,6 +315,7 @@ def _run(writer: Any, todo: list[Any], job: Any, root: Path, cluster: Any, progr
 
     from mer_zoo.features.extract import SongResult, extract_songs
 
+    task = task or extract_songs
     dropped: Counter[str] = Counter()
     if not todo:
         return dropped
@@ -331,7 +335,7 @@ def _run(writer: Any, todo: list[Any], job: Any, root: Path, cluster: Any, progr
         def submit_more() -> None:
             nonlocal submitted
             while submitted < len(batches) and submitted < written + window:
-                future = client.submit(extract_songs, batches[submitted], shared, pure=False)
+                future = client.submit(task, batches[submitted], shared, pure=False)
                 index_of[future.key] = submitted
                 futures.add(future)
                 submitted += 1
