@@ -42,7 +42,7 @@ from mer_zoo.datasets.synthetic import AUDIO
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench_out" / "build"
 BIN = Path(sys.executable).parent
-ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+ONE_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"), "1")
 
 
 # --- stages, each run in a fresh process (`--stage NAME`) -------------------------------------
@@ -235,7 +235,9 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple
     peak = 0
     cpu = _cpu_seconds()
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
     done = threading.Event()
 
     def sample() -> None:
@@ -256,7 +258,9 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple
     return wall, cpu, peak / 1024, stdout
 
 
-def run_stage(name: str, root: Path, npy: Path | None = None, env: dict[str, str] | None = None) -> tuple[dict, float, float]:
+def run_stage(
+    name: str, root: Path, npy: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[dict, float, float]:
     command = [sys.executable, __file__, "--stage", name, "--root", str(root)]
     if npy is not None:
         command += ["--npy", str(npy)]
@@ -266,7 +270,19 @@ def run_stage(name: str, root: Path, npy: Path | None = None, env: dict[str, str
 
 def run_build(root: Path, out: Path, *extra: str) -> dict[str, float]:
     """build-features --workers 2 from process start to exit: wall and CPU s, peak MiB, inner s."""
-    command = [str(BIN / "mer-zoo"), "build-features", "--root", str(root), "--out", str(out), "--workers", "2", "--no-progress", "--overwrite", *extra]
+    command = [
+        str(BIN / "mer-zoo"),
+        "build-features",
+        "--root",
+        str(root),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--no-progress",
+        "--overwrite",
+        *extra,
+    ]
     wall, cpu, peak, stdout = run_measured(command)
     inner = float(re.search(r"seconds\s*│\s*([\d.]+)", stdout).group(1))
     return {"seconds": wall, "cpu": cpu, "peak_mib": peak, "inner": inner}
@@ -301,7 +317,10 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=800, help="corpus size for the memory comparison")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--idle-wait", type=float, default=300.0, help="seconds to wait before each run for the CPUs to be idle (0: don't)"
+        "--idle-wait",
+        type=float,
+        default=300.0,
+        help="seconds to wait before each run for the CPUs to be idle (0: don't)",
     )
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
@@ -317,7 +336,17 @@ def main() -> None:
     small, large = make_corpora(args.songs, args.big)
     npy = OUT / "npy"
     runs: dict[str, list[dict]] = {
-        k: [] for k in ("original-seq", "original-pool", "original-pool-1t", "build", "floor", "floor-librosa", "startup", "build-big")
+        k: []
+        for k in (
+            "original-seq",
+            "original-pool",
+            "original-pool-1t",
+            "build",
+            "floor",
+            "floor-librosa",
+            "startup",
+            "build-big",
+        )
     }
     load_before = os.getloadavg()
     for repeat in range(args.repeats):
@@ -339,7 +368,10 @@ def main() -> None:
     def median(name: str, key: str) -> float:
         return statistics.median(r[key] for r in runs[name])
 
-    rate = {name: args.songs / median(name, "seconds") for name in ("original-seq", "original-pool", "original-pool-1t", "build")}
+    rate = {
+        name: args.songs / median(name, "seconds")
+        for name in ("original-seq", "original-pool", "original-pool-1t", "build")
+    }
     floor = {name: 2 * args.songs / median(name, "seconds") for name in ("floor", "floor-librosa")}
     better = max(rate["original-seq"], rate["original-pool"])
     npy_files = sorted(npy.glob("*.npy"))
@@ -353,9 +385,15 @@ def main() -> None:
     with FeatureStore(OUT / "features.h5") as store:
         windows = len(store)
     results = {
-        "songs": args.songs, "repeats": args.repeats, "runs": runs, "load_before": load_before, "load_after": load_after,
+        "songs": args.songs,
+        "repeats": args.repeats,
+        "runs": runs,
+        "load_before": load_before,
+        "load_after": load_after,
         "busy_runs": BUSY_RUNS,
-        "npy": {"files": len(npy_files), "bytes": npy_bytes, "blocks": npy_blocks}, "store_sizes": sizes, "windows": windows,
+        "npy": {"files": len(npy_files), "bytes": npy_bytes, "blocks": npy_blocks},
+        "store_sizes": sizes,
+        "windows": windows,
     }
     (OUT / "results.json").write_text(json.dumps(results, indent=1))
 
@@ -385,7 +423,10 @@ def main() -> None:
         "| compute floor (one process, x 2 for songs/s) | songs/s | build-features / floor | CPU ms a song | floor CPU / build CPU |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, label in (("floor", "worker code (span decode + log-mel, extract_song)"), ("floor-librosa", "issue's definition (librosa span load + six librosa mels)")):
+    for name, label in (
+        ("floor", "worker code (span decode + log-mel, extract_song)"),
+        ("floor-librosa", "issue's definition (librosa span load + six librosa mels)"),
+    ):
         lines.append(
             f"| {label} | {floor[name]:.1f} | {rate['build'] / floor[name]:.2f}x | {1000 * median(name, 'cpu') / args.songs:.0f} | "
             f"{median(name, 'cpu') / args.songs / build_cpu:.2f} |"
@@ -410,7 +451,9 @@ def main() -> None:
         f"| original .npy per clip | {len(npy_files)} | {npy_bytes / 2**20:.1f} MiB | {npy_blocks / 2**20:.1f} MiB |",
     ]
     for compression, (size, blocks) in sizes.items():
-        lines.append(f"| features.h5, compression {compression} ({windows} windows) | 1 | {size / 2**20:.1f} MiB | {blocks / 2**20:.1f} MiB |")
+        lines.append(
+            f"| features.h5, compression {compression} ({windows} windows) | 1 | {size / 2**20:.1f} MiB | {blocks / 2**20:.1f} MiB |"
+        )
     print("\n".join(lines))
 
 

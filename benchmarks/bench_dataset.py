@@ -139,7 +139,9 @@ def cached_fraction(paths: list[Path]) -> float:
     for start in range(0, len(paths), 500):
         out = subprocess.run(
             ["fincore", "--bytes", "--noheadings", "--raw", "-o", "RES,SIZE", *map(str, paths[start : start + 500])],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
         res += sum(int(v) for v in out[0::2])
         size += sum(int(v) for v in out[1::2])
@@ -170,7 +172,9 @@ def interleaved_medians(
             f0 = _minor_faults()
             rates[name].append(run())
             faults[name].append(_minor_faults() - f0)
-    return {name: statistics.median(r) for name, r in rates.items()}, {n: statistics.median(f) for n, f in faults.items()}
+    return {name: statistics.median(r) for name, r in rates.items()}, {
+        n: statistics.median(f) for n, f in faults.items()
+    }
 
 
 def warm_cache(path: Path) -> None:
@@ -252,7 +256,9 @@ def main() -> None:
     t0 = time.perf_counter()
     store, npy, targets = write_data(args.size_gb, args.items)
     size = store.stat().st_size
-    print(f"wrote {size / 1e9:.2f} GB store and {args.items} .npy files in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(
+        f"wrote {size / 1e9:.2f} GB store and {args.items} .npy files in {time.perf_counter() - t0:.0f} s", flush=True
+    )
 
     n = args.items
     order = np.random.default_rng(1).permutation(n)
@@ -320,7 +326,7 @@ def main() -> None:
     print("| workers | np.load per file | FeatureDataset | ratio | page faults / item (main process) |")
     print("|---:|---:|---:|---:|---:|")
     for workers in (0, 2):
-        runs = {r: (lambda r=r: run_epoch(r, workers, n)) for r in ("npy", "FeatureDataset")}
+        runs = {r: (lambda r=r, w=workers: run_epoch(r, w, n)) for r in ("npy", "FeatureDataset")}
         results: dict[str, list[dict[str, float]]] = {r: [] for r in runs}
         for _ in range(reps):
             for r, run in runs.items():

@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         npy_ds = NpyDataset(npy, targets, normalizer)
 
         def shuffled(ds: Dataset) -> Loaders:
-            return lambda seed: DataLoader(ds, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(seed))
+            return lambda seed: DataLoader(
+                ds, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(seed)
+            )
 
         sources: dict[str, Loaders] = {
             "store, batch reads (`mer-zoo train`)": lambda seed: make_loader(
@@ -134,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             share = statistics.median(r[1] / r[0] for r in runs)
             reads = statistics.median(read_rate(loaders) for _ in range(args.repeats))
             rows.append((name, len(store_ds) / secs, share, reads))
-    print(f"cnn_small, {args.windows} windows of {config.n_mels}x{config.frames}, batch 32, "
-          f"{threads} torch threads, DataLoader in the training process, median of {args.repeats}")
+    print(
+        f"cnn_small, {args.windows} windows of {config.n_mels}x{config.frames}, batch 32, "
+        f"{threads} torch threads, DataLoader in the training process, median of {args.repeats}"
+    )
     print()
     print("| data source | training samples/s | data loading share of epoch | loader alone, windows/s |")
     print("|---|---:|---:|---:|")

@@ -63,7 +63,11 @@ def _listed(path: Path) -> list[Path]:
     if not path.is_file():
         raise InputError(f"@{path}: no such list file")
     lines = [line.strip() for line in path.read_text().splitlines()]
-    files = [Path(line) if Path(line).is_absolute() else path.parent / line for line in lines if line and not line.startswith("#")]
+    files = [
+        Path(line) if Path(line).is_absolute() else path.parent / line
+        for line in lines
+        if line and not line.startswith("#")
+    ]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

@@ -54,7 +54,7 @@ class Registry(Generic[Info]):
         """Add ``builder`` under ``name`` (lower case); a second registration is a MerZooError naming both."""
         key = normalise(name)
         if key in self.entries:
-            old_builder, old = self.entries[key]
+            old_builder, _ = self.entries[key]
             raise MerZooError(
                 f"{self.kind} {key!r} is registered twice: by {_origin(self.source_of(old_builder), old_builder)} "
                 f"and by {_origin(self.source_of(builder), builder)}"
@@ -69,7 +69,11 @@ class Registry(Generic[Info]):
             return self.entries[key]
         close = [known for known in sorted(self.entries) if key and key in known]
         close += [known for known in difflib.get_close_matches(key, self.entries, n=3) if known not in close]
-        hint = f"did you mean {', '.join(close[:3])}?" if close else f"known {self.kind}s: {', '.join(sorted(self.entries))}"
+        hint = (
+            f"did you mean {', '.join(close[:3])}?"
+            if close
+            else f"known {self.kind}s: {', '.join(sorted(self.entries))}"
+        )
         raise InputError(f"unknown {self.kind} {name!r}; {hint} (see `{self.listing}`)")
 
     def names(self, pattern: str = "*") -> list[str]:
@@ -129,7 +133,9 @@ class Registry(Generic[Info]):
             raise TypeError("it names neither a module nor a callable")
         registered = self.entries.get(normalise(entry_point.name))
         if registered is None or registered[0] is not loaded:
-            self.register(entry_point.name, loaded, self._default_info(entry_point.name, loaded, self.source_of(loaded)))
+            self.register(
+                entry_point.name, loaded, self._default_info(entry_point.name, loaded, self.source_of(loaded))
+            )
 
 
 def normalise(name: str) -> str:

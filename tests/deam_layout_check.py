@@ -5,7 +5,10 @@ Usage: check_deam_layout.py ROOT   -> exit 0 and a one-line summary, or exit 1 n
 Independent of the project's code: a verbatim copy of the team's shared checker, kept in
 tests/ so that the synthetic-data tests run on a fresh clone.
 """
-import csv, io, re, sys
+import csv
+import io
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +77,7 @@ def main(root: Path):
         if not re.fullmatch(r"\d+\.mp3", a.name): fault(f"audio name {a.name}")
         try:
             info = sf.info(str(a))
-        except Exception as e:
+        except Exception:
             continue  # a deliberately corrupt file is allowed
         rates[info.samplerate] = rates.get(info.samplerate, 0) + 1
         chans[info.channels] = chans.get(info.channels, 0) + 1

@@ -16,13 +16,12 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from stores import assert_same_store, datasets
 
 from mer_zoo.datasets.synthetic import AUDIO
 from mer_zoo.features.add import SIDE_SUFFIX
 from mer_zoo.features.build import build_features
 from mer_zoo.features.store import FeatureStore
-
-from stores import assert_same_store, datasets
 
 BIN = Path(sys.executable).parent
 BASE_SETS = ["mel", "mfcc", "egemaps_functionals"]

@@ -61,10 +61,16 @@ def test_other_rates_are_resampled_and_mono_files_read(demo_root: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "cause"),
-    [(None, "audio file not found"), (b"", "cannot decode audio"), (np.random.default_rng(0).bytes(50_000), "cannot decode audio")],
+    [
+        (None, "audio file not found"),
+        (b"", "cannot decode audio"),
+        (np.random.default_rng(0).bytes(50_000), "cannot decode audio"),
+    ],
     ids=["missing", "empty", "random-bytes"],
 )
-def test_unreadable_files_raise_one_line_errors_naming_the_file(tmp_path: Path, content: bytes | None, cause: str) -> None:
+def test_unreadable_files_raise_one_line_errors_naming_the_file(
+    tmp_path: Path, content: bytes | None, cause: str
+) -> None:
     path = tmp_path / "7.mp3"
     if content is not None:
         path.write_bytes(content)

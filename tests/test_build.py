@@ -9,18 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from stores import assert_same_store
 
 from mer_zoo.cli import main
 from mer_zoo.config import FeatureConfig
-from mer_zoo.errors import InputError
-from mer_zoo.datasets.synthetic import AUDIO, DYNAMIC
-from mer_zoo.features.build import build_features
 from mer_zoo.datasets.base import STATIC_COLUMNS
+from mer_zoo.datasets.synthetic import AUDIO, DYNAMIC
+from mer_zoo.errors import InputError
+from mer_zoo.features.build import build_features
 from mer_zoo.features.store import FeatureStore
 from mer_zoo.features.writer import SongFeatures, StoreWriter
-
-from stores import assert_same_store
-
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -39,7 +37,9 @@ def blank_annotations(root: Path, song_id: int) -> None:
         path = root / DYNAMIC / name
         lines = path.read_text().splitlines()
         width = lines[0].count(",")
-        path.write_text("\n".join(f"{song_id}" + "," * width if line.startswith(f"{song_id},") else line for line in lines) + "\n")
+        path.write_text(
+            "\n".join(f"{song_id}" + "," * width if line.startswith(f"{song_id},") else line for line in lines) + "\n"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,9 @@ def test_every_bad_input_is_a_per_song_failure_and_the_rest_is_built(
 ) -> None:
     root, expected = bad_root
     out = tmp_path / "features.h5"
-    code, stdout, _ = run_cli(["build-features", "--root", root, "--out", out, "--workers", "2", "--no-progress"], capsys)
+    code, stdout, _ = run_cli(
+        ["build-features", "--root", root, "--out", out, "--workers", "2", "--no-progress"], capsys
+    )
     assert code == 1
     with FeatureStore(out) as store:
         failures = dict(zip(store.failures.song_id, store.failures.reason))
@@ -110,7 +112,7 @@ def test_usage_errors_exit_2_before_any_work(
     args = [a.format(tmp=tmp_path, demo=demo_root) for a in args]
     if "--out" not in args:
         args += ["--out", str(tmp_path / "features.h5")]
-    code, stdout, stderr = run_cli(["build-features", *args, "--no-progress"], capsys)
+    code, _, stderr = run_cli(["build-features", *args, "--no-progress"], capsys)
     assert code == 2
     assert message in stderr and stderr.count("\n") == 1 and stderr.startswith("mer-zoo: error:")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
@@ -166,7 +168,9 @@ def test_a_complete_store_is_kept_refused_or_overwritten(demo_root: Path, demo_s
         build_features(demo_root, out, workers=1, progress=False, compression="lzf")
     assert out.read_bytes() == before
 
-    summary = build_features(demo_root, out, workers=1, progress=False, overwrite=True, config=FeatureConfig(n_mels=64), compression="lzf")
+    summary = build_features(
+        demo_root, out, workers=1, progress=False, overwrite=True, config=FeatureConfig(n_mels=64), compression="lzf"
+    )
     assert not summary.up_to_date and summary.songs_this_run == summary.songs_total
     with FeatureStore(out) as store:
         assert store.mel.shape[1:] == (64, 431) and store.config.n_mels == 64

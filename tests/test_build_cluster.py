@@ -12,12 +12,11 @@ from pathlib import Path
 
 import h5py
 import pytest
+from stores import assert_same_store
 
 from mer_zoo.datasets.synthetic import replicate_deam
 from mer_zoo.features.build import build_features
 from mer_zoo.features.store import FeatureStore
-
-from stores import assert_same_store
 
 BIN = Path(sys.executable).parent
 
@@ -68,14 +67,27 @@ def _free_port() -> int:
 def dask_cluster(tmp_path: Path):
     """A real `dask scheduler` and one `dask worker` (1 process, 1 thread) on 127.0.0.1."""
     address = f"tcp://127.0.0.1:{_free_port()}"
-    log = open(tmp_path / "dask.log", "w")
+    log = open(tmp_path / "dask.log", "w")  # noqa: SIM115  (the processes write to it until the fixture ends)
     scheduler = subprocess.Popen(
         [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     worker = subprocess.Popen(
-        [BIN / "dask", "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            BIN / "dask",
+            "worker",
+            address,
+            "--nworkers",
+            "1",
+            "--nthreads",
+            "1",
+            "--no-dashboard",
+            "--host",
+            "127.0.0.1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         yield address
@@ -90,7 +102,9 @@ def dask_cluster(tmp_path: Path):
         log.close()
 
 
-def test_a_running_dask_scheduler_builds_the_same_store(dask_cluster: str, demo_root: Path, demo_store: Path, tmp_path: Path) -> None:
+def test_a_running_dask_scheduler_builds_the_same_store(
+    dask_cluster: str, demo_root: Path, demo_store: Path, tmp_path: Path
+) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # wait for the scheduler to listen
         try:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from mer_zoo.features.build import build_features
 from mer_zoo.features.store import FeatureStore
-from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +36,15 @@ def csv_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_pmemo_builds_from_15_5_s_on_its_own_scale_and_reports_bad_songs_per_song(pmemo_store: Path) -> None:
     with FeatureStore(pmemo_store) as store:
         segments, failures, songs = store.segments, store.failures, store.songs
-        assert store.dataset == "pmemo" and str(store.scale("dynamic")) == "0..1" and str(store.scale("static")) == "0..1"
+        assert (
+            store.dataset == "pmemo" and str(store.scale("dynamic")) == "0..1" and str(store.scale("static")) == "0..1"
+        )
         frames = store.frames()
     assert segments.start_s.min() == 15.5 and ((segments.start_s - 15.5) % 5 == 0).all()
-    assert segments[["arousal", "valence"]].to_numpy().min() >= 0 and segments[["arousal", "valence"]].to_numpy().max() <= 1
+    assert (
+        segments[["arousal", "valence"]].to_numpy().min() >= 0
+        and segments[["arousal", "valence"]].to_numpy().max() <= 1
+    )
     assert np.isfinite(frames["arousal_frames"]).all()  # every kept window is fully annotated at 2 Hz
     reasons = " | ".join(failures.reason)
     assert len(failures) == 2 and "no dynamic annotations" in reasons and "from 15.5 s is fully annotated" in reasons
@@ -70,7 +75,10 @@ def test_a_dynamic_csv_builds_through_the_cli_and_trains(csv_root: Path, tmp_pat
     with FeatureStore(out) as store:
         assert store.window_labels == "dynamic" and len(store) > 0
     runs = tmp_path / "runs"
-    assert run_cli(["train", "--model", "cnn_small", "--features", out, "--out", runs, "--epochs", "1", "--device", "cpu"]) == 0
+    assert (
+        run_cli(["train", "--model", "cnn_small", "--features", out, "--out", runs, "--epochs", "1", "--device", "cpu"])
+        == 0
+    )
     assert (next(runs.iterdir()) / "metrics.json").is_file()
 
 

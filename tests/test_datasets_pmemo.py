@@ -93,12 +93,12 @@ def test_demo_songs_have_what_pmemo_has(release: Path) -> None:
     for song in with_rows:
         assert song.times_s[0] == 15.5 and np.allclose(np.diff(song.times_s), 0.5)
         assert (
-            0 <= song.arousal.min() and song.arousal.max() <= 1 and 0 <= song.valence.min() and song.valence.max() <= 1
+            song.arousal.min() >= 0 and song.arousal.max() <= 1 and song.valence.min() >= 0 and song.valence.max() <= 1
         )
         assert song.times_s[-1] <= sf.info(str(song.audio_path)).duration + 0.1
     durations = sorted(sf.info(str(s.audio_path)).duration for s in corpus.songs)
     assert (
-        durations[0] < 20.5 < durations[1] and 24.9 <= durations[1] and durations[-1] <= 40.1
+        durations[0] < 20.5 < durations[1] and durations[1] >= 24.9 and durations[-1] <= 40.1
     )  # one clip has no full window
 
 

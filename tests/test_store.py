@@ -14,8 +14,8 @@ import soundfile as sf
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets import read_corpus
-from mer_zoo.errors import MerZooError
 from mer_zoo.datasets.base import STATIC_COLUMNS
+from mer_zoo.errors import MerZooError
 from mer_zoo.features.audio import load_audio
 from mer_zoo.features.melspec import log_mel
 from mer_zoo.features.store import FeatureStore
@@ -75,7 +75,9 @@ def test_a_format_1_store_names_the_rebuild_command(tmp_path: Path) -> None:
     with h5py.File(old, "w") as f:
         f.attrs.update(format="mer-zoo-features", format_version=1, complete=True)
         f["mel"] = np.zeros((1, 2, 3), dtype=np.float32)
-    with pytest.raises(MerZooError, match="format version 1.*mer-zoo build-features --root DATASET --out .*old.h5 --overwrite") as err:
+    with pytest.raises(
+        MerZooError, match="format version 1.*mer-zoo build-features --root DATASET --out .*old.h5 --overwrite"
+    ) as err:
         FeatureStore(old)
     assert "\n" not in str(err.value)
 
@@ -202,6 +204,8 @@ def test_info_command(demo_store: Path) -> None:
     assert f"windows:     {n_segments} (" in text and "MiB" in text
     assert "set mel:     image 128 x 431 by mel v1" in text and "n_mels=128" in text
     assert "labels:      window/frame -1..1 (dynamic, 10 frames of 2 Hz per window), song 1..9" in text
-    described = json.loads(subprocess.run([mer_zoo, "info", demo_store, "--json"], capture_output=True, text=True, check=True).stdout)
+    described = json.loads(
+        subprocess.run([mer_zoo, "info", demo_store, "--json"], capture_output=True, text=True, check=True).stdout
+    )
     assert described["segments"] == n_segments and described["sets"]["mel"]["config"]["fmax"] == 8000.0
     assert described["failed"] == []

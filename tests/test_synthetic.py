@@ -65,7 +65,9 @@ def test_same_seed_same_bytes(demo_root: Path, tmp_path: Path) -> None:
         original = demo_root / "DEAM_audio/MEMD_audio" / f"{song.song_id}.mp3"
         assert (tmp_path / "again.mp3").read_bytes() == original.read_bytes(), song
     _make_song(plan[0], 1, tmp_path / "other_seed.mp3")
-    assert (tmp_path / "other_seed.mp3").read_bytes() != (demo_root / "DEAM_audio/MEMD_audio" / f"{plan[0].song_id}.mp3").read_bytes()
+    assert (tmp_path / "other_seed.mp3").read_bytes() != (
+        demo_root / "DEAM_audio/MEMD_audio" / f"{plan[0].song_id}.mp3"
+    ).read_bytes()
 
 
 def test_bad_arguments(tmp_path: Path) -> None:

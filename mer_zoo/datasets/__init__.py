@@ -17,9 +17,9 @@ from mer_zoo.errors import InputError
 from mer_zoo.registry import Registry, first_doc_line
 
 __all__ = [
+    "REGISTRY",
     "STATIC_COLUMNS",
     "Corpus",
-    "REGISTRY",
     "ReaderInfo",
     "SongRecord",
     "get_reader",

@@ -68,14 +68,16 @@ def read_deam(root: Path) -> Corpus:
                 static={name: float(labels.get(name, np.nan)) for name in STATIC_COLUMNS},
             )
         )
-    return Corpus(name="deam", root=root, songs=songs, notes=notes, dynamic_scale="-1..1", static_scale="1..9", start_s=15.0)
+    return Corpus(
+        name="deam", root=root, songs=songs, notes=notes, dynamic_scale="-1..1", static_scale="1..9", start_s=15.0
+    )
 
 
 def _find_layout(root: Path) -> tuple[Path, Path]:
     """The (annotations, audio) folders of the first layout whose dynamic labels exist."""
-    for annotations, audio in LAYOUTS:
-        if (root / annotations / DYNAMIC / "arousal.csv").is_file():
-            return root / annotations, root / audio
+    for labels, audio in LAYOUTS:
+        if (root / labels / DYNAMIC / "arousal.csv").is_file():
+            return root / labels, root / audio
     looked = " or ".join(str(root / a / DYNAMIC / "arousal.csv") for a, _ in LAYOUTS)
     raise InputError(f"no DEAM dynamic annotations found: looked for {looked}")
 

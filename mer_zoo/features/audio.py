@@ -127,4 +127,3 @@ def window_slices(starts_s: np.ndarray, offset_s: float, config: FeatureConfig) 
     sr, n = config.sample_rate, config.clip_samples
     base = int(round(offset_s * sr))
     return [slice(int(round(s * sr)) - base, int(round(s * sr)) - base + n) for s in starts_s]
-

@@ -98,7 +98,9 @@ def build_features(
     # The workers boot while this process reads the annotations (about half a second each).
     cluster = ClusterStart(workers, scheduler)
     try:
-        corpus, config, job, settings, specs, labels = _prepare(root, dataset, dataset_options, config, start_s, extractors, compression)
+        corpus, config, job, settings, specs, labels = _prepare(
+            root, dataset, dataset_options, config, start_s, extractors, compression
+        )
         partial = out.with_name(out.name + ".partial")
         with _build_lock(out):
             done = _reusable(out, settings, overwrite, len(corpus.songs))
@@ -162,7 +164,9 @@ def _prepare(
     return corpus, config, job, settings, specs, labels
 
 
-def make_extractors(sets: Sequence[str], set_options: Mapping[str, Mapping[str, Any]], config: FeatureConfig) -> list[Any]:
+def make_extractors(
+    sets: Sequence[str], set_options: Mapping[str, Mapping[str, Any]], config: FeatureConfig
+) -> list[Any]:
     """The extractors of ``sets`` (``mel`` with ``config``'s mel settings unless overridden), checked before work."""
     from mer_zoo.features.extractors import get_extractor
 
@@ -235,9 +239,15 @@ def _build_lock(out: Path) -> Iterator[None]:
 
 
 def _differences(found: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    diffs = [f"{k} {found[k]!r} (asked {wanted[k]!r})" for k in ("dataset", "source_root", "compression") if found[k] != wanted[k]]
+    diffs = [
+        f"{k} {found[k]!r} (asked {wanted[k]!r})"
+        for k in ("dataset", "source_root", "compression")
+        if found[k] != wanted[k]
+    ]
     old, new = found["windows"], wanted["windows"]
-    diffs += [f"{k}={old.get(k)!r} (asked {new.get(k)!r})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    diffs += [
+        f"{k}={old.get(k)!r} (asked {new.get(k)!r})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+    ]
     if list(found["sets"]) != list(wanted["sets"]):
         diffs.append(f"sets {', '.join(found['sets'])} (asked {', '.join(wanted['sets'])})")
     else:
@@ -246,7 +256,9 @@ def _differences(found: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
             if have["extractor"] != spec["extractor"] or have["version"] != spec["version"]:
                 diffs.append(f"{name} made by {have['extractor']} v{have['version']} (asked v{spec['version']})")
             a, b = have["config"], spec["config"]
-            diffs += [f"{name}.{k}={a.get(k)!r} (asked {b.get(k)!r})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            diffs += [
+                f"{name}.{k}={a.get(k)!r} (asked {b.get(k)!r})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+            ]
     return diffs
 
 
@@ -269,7 +281,9 @@ def _reusable(out: Path, settings: dict[str, Any], overwrite: bool, songs_total:
     return summarise(out, songs_total, [])
 
 
-def _create(partial: Path, job: Any, specs: list[Any], corpus: Any, root: Path, labels: Any, compression: str | None) -> Any:
+def _create(
+    partial: Path, job: Any, specs: list[Any], corpus: Any, root: Path, labels: Any, compression: str | None
+) -> Any:
     from mer_zoo.features.writer import StoreWriter
 
     return StoreWriter.create(
@@ -301,7 +315,9 @@ def _open_partial(partial: Path, settings: dict[str, Any], overwrite: bool, note
     return create()
 
 
-def _run(writer: Any, todo: list[Any], job: Any, root: Path, cluster: Any, progress: bool, task: Any = None) -> Counter[str]:
+def _run(
+    writer: Any, todo: list[Any], job: Any, root: Path, cluster: Any, progress: bool, task: Any = None
+) -> Counter[str]:
     """Extract ``todo`` on Dask and write the results in order; returns windows dropped by reason.
 
     ``task(batch, job) -> [SongResult]`` is what a worker runs (default ``extract_songs``;

@@ -23,11 +23,22 @@ from mer_zoo.features.extractors import Extractor
 from mer_zoo.features.windows import WindowPlan, fit_to_audio, plan_windows, static_windows
 from mer_zoo.features.writer import SongFeatures
 
-__all__ = ["THREAD_VARIABLES", "ExtractJob", "SongResult", "WorkerSetup", "extract_file", "extract_song", "extract_songs", "warm_up"]
+__all__ = [
+    "THREAD_VARIABLES",
+    "ExtractJob",
+    "SongResult",
+    "WorkerSetup",
+    "extract_file",
+    "extract_song",
+    "extract_songs",
+    "warm_up",
+]
 
 # One thread per library per worker: with two workers on two cores, a second BLAS or
 # OpenMP thread per worker only oversubscribes (the original's pool ran slower than serial).
-THREAD_VARIABLES = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+THREAD_VARIABLES = dict.fromkeys(
+    ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"), "1"
+)
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,9 @@ def _extract(song: SongRecord, job: ExtractJob) -> SongResult:
     return SongResult(song.song_id, _song_features(song, plan, features, duration), "", dict(plan.dropped))
 
 
-def _too_short(song: SongRecord, duration: float, first: float, config: FeatureConfig, dropped: dict[str, int]) -> SongResult:
+def _too_short(
+    song: SongRecord, duration: float, first: float, config: FeatureConfig, dropped: dict[str, int]
+) -> SongResult:
     reason = (
         f"{song.audio_path}: audio ends at {duration:.2f} s, before the end of its first window "
         f"({first:g}-{first + config.clip_s:g} s)"
@@ -143,14 +156,18 @@ def extract_file(path: Any, windows: FeatureConfig, extractors: Sequence[Extract
     y, _ = load_audio(path, windows.sample_rate)
     starts = window_starts(len(y) / windows.sample_rate, windows, 0.0)
     if len(starts) == 0:
-        raise MerZooError(f"{path}: audio ends at {len(y) / windows.sample_rate:.2f} s, shorter than one {windows.clip_s:g}-s window")
+        raise MerZooError(
+            f"{path}: audio ends at {len(y) / windows.sample_rate:.2f} s, shorter than one {windows.clip_s:g}-s window"
+        )
     offsets = [s.start for s in window_slices(starts, 0.0, windows)]
     features = {}
     for extractor in extractors:
         try:
             features[extractor.name] = extractor.compute(y, offsets, windows)
         except Exception as err:
-            raise MerZooError(f"{path}: feature set {extractor.name!r} failed ({type(err).__name__}: {_one_line(str(err))})") from None
+            raise MerZooError(
+                f"{path}: feature set {extractor.name!r} failed ({type(err).__name__}: {_one_line(str(err))})"
+            ) from None
     return features, starts
 
 

@@ -52,7 +52,7 @@ SONGS = {
     "duration_s": "f8",
     "first_segment": "i8",
     "n_segments": "i8",
-    **{name: "f4" for name in STATIC_COLUMNS},
+    **dict.fromkeys(STATIC_COLUMNS, "f4"),
 }
 FAILURES = {"song_id": "i8", "path": STR, "reason": STR, "set": STR}
 TABLES = {"segments": SEGMENTS, "songs": SONGS, "failures": FAILURES}

@@ -45,7 +45,6 @@ class BuildSummary:
         return 1 if self.failures else 0
 
 
-
 @contextmanager
 def progress_bar(total: int, enabled: bool, unit: str = "songs") -> Iterator[Any]:
     """A rich progress bar on stderr (``unit`` done, rate, time left); yields ``advance(failed)``."""

@@ -204,10 +204,15 @@ class FeatureStore:
         for name in self.sets:
             spec, dset = self.set_spec(name), self._file[set_path(name)]
             sets[name] = {
-                "kind": spec.kind, "shape": list(spec.shape), "extractor": spec.extractor,
-                "version": spec.extractor_version, "frame_rate_hz": spec.frame_rate_hz, "backend": spec.backend,
-                "compression": dset.compression, "config": spec.config,
-            }  # fmt: skip
+                "kind": spec.kind,
+                "shape": list(spec.shape),
+                "extractor": spec.extractor,
+                "version": spec.extractor_version,
+                "frame_rate_hz": spec.frame_rate_hz,
+                "backend": spec.backend,
+                "compression": dset.compression,
+                "config": spec.config,
+            }
         return {
             "path": str(self.path),
             "songs": int(self._file["songs/song_id"].shape[0]),
@@ -219,10 +224,9 @@ class FeatureStore:
             "source_root": attrs.get("source_root"),
             "windows": json.loads(attrs["windows"]),
             "labels": {
-                "dynamic_scale": attrs.get("dynamic_scale"), "static_scale": attrs.get("static_scale"),
-                "window_labels": attrs.get("window_labels"), "label_rate_hz": attrs.get("label_rate_hz"),
+                **{k: attrs.get(k) for k in ("dynamic_scale", "static_scale", "window_labels", "label_rate_hz")},
                 "frames_per_window": int(self._file["segments/arousal_frames"].shape[1]),
-            },  # fmt: skip
+            },
             "versions": {k: attrs[k] for k in attrs if k.endswith("_version")},
         }
 

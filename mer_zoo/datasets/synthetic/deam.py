@@ -108,7 +108,9 @@ def _plan(n_songs: int, seed: int) -> list[_Song]:
         for i, song_id in enumerate(ids)
     ]
     songs += [
-        _Song(song_id=2001 + i, sample_rate=44100, channels=2, duration_s=round(float(rng.uniform(60, 100)), 3), full=True)
+        _Song(
+            song_id=2001 + i, sample_rate=44100, channels=2, duration_s=round(float(rng.uniform(60, 100)), 3), full=True
+        )
         for i in range(n_full)
     ]
     return songs
@@ -139,7 +141,9 @@ def _write_dynamic(folder: Path, songs: list[_Song], labels: list[tuple[np.ndarr
         (folder / f"{name}.csv").write_text("\n".join(rows) + "\n")
 
 
-def _write_static(folder: Path, songs: list[_Song], labels: list[tuple[np.ndarray, ...]], rng: np.random.Generator) -> None:
+def _write_static(
+    folder: Path, songs: list[_Song], labels: list[tuple[np.ndarray, ...]], rng: np.random.Generator
+) -> None:
     """Both averaged static files: song means mapped to 1..9 with rater noise, DEAM's headers."""
     excerpts, full = [STATIC_1_2000], [STATIC_2000_2058]
     for song, (_, arousal, valence) in zip(songs, labels):
@@ -152,7 +156,14 @@ def _write_static(folder: Path, songs: list[_Song], labels: list[tuple[np.ndarra
             for mean, std in stats:
                 spread = rng.uniform(0.5, 1.8, 2)
                 high, low = min(9.0, mean + spread[0]), max(1.0, mean - spread[1])
-                cells += [f"{mean:.1f}", f"{std:.2f}", f"{high:.1f}", f"{rng.uniform(0.5, 1.6):.2f}", f"{low:.1f}", f"{rng.uniform(0.5, 1.6):.2f}"]
+                cells += [
+                    f"{mean:.1f}",
+                    f"{std:.2f}",
+                    f"{high:.1f}",
+                    f"{rng.uniform(0.5, 1.6):.2f}",
+                    f"{low:.1f}",
+                    f"{rng.uniform(0.5, 1.6):.2f}",
+                ]
             full.append(",".join([str(song.song_id), *cells]))
         else:
             (vm, vs), (am, sd) = stats

@@ -62,7 +62,11 @@ def render(
     ]
     grid = _Grid(t, bars, decay=np.full(len(bars), 60.0), attack=0.015 + 0.6 * (1 - bx) ** 2)
     brightness = np.clip(style.brightness + 0.5 * x_at(t), 0, 1)
-    pad = sum(grid.voice(_hz(midi) + detune, amp, sr, style.pad, brightness) for midi, amp, detune in chord_tones if np.any(amp))
+    pad = sum(
+        grid.voice(_hz(midi) + detune, amp, sr, style.pad, brightness)
+        for midi, amp, detune in chord_tones
+        if np.any(amp)
+    )
     # Grainy partials when dissonant.
     pad *= 1 - 0.5 * np.interp(t, bars, dissonance) * (0.5 + 0.5 * np.sin(2 * np.pi * style.flutter_hz * t))
 
@@ -141,7 +145,9 @@ class _Grid:
         fade_out = np.clip(until_next / 0.02, 0, 1) * (idx >= 0)
         self.env = (1 - np.exp(-tau / attack[self.idx])) * np.exp(-tau / decay[self.idx]) * fade_out
 
-    def voice(self, freq, amp, sr: int, timbre: tuple[np.ndarray, np.ndarray], brightness: np.ndarray | float) -> np.ndarray:
+    def voice(
+        self, freq, amp, sr: int, timbre: tuple[np.ndarray, np.ndarray], brightness: np.ndarray | float
+    ) -> np.ndarray:
         """A wavetable voice: per-note frequency and amplitude, timbre blended dull to bright."""
         amp = np.broadcast_to(amp, np.shape(freq))
         phase = np.cumsum(freq[self.idx] / sr) % 1.0
