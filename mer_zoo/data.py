@@ -16,7 +16,7 @@ import operator
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import h5py
 import numpy as np
@@ -132,7 +132,7 @@ class _Source:
 
     def read_into(self, out: np.ndarray, row: int, offset: int) -> None:
         if self.fd is not None:
-            if os.preadv(self.fd, [out], offset) != out.nbytes:
+            if os.preadv(self.fd, [cast(Any, out)], offset) != out.nbytes:  # ndarray is a buffer
                 raise MerZooError(f"short read at byte {offset} of the store; it may be truncated")
         else:
             self.data.read_direct(out, np.s_[row])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def frames_per_window(config: FeatureConfig, step_s: float) -> int:
     return max(1, int(round(config.clip_s / step_s)))
 
 
-def _empty(n: int, n_frames: int) -> dict[str, np.ndarray]:
+def _empty(n: int, n_frames: int) -> dict[str, Any]:
     return {
         "frame_times": np.full((n, n_frames), np.nan),
         "arousal_frames": np.full((n, n_frames), np.nan, dtype=np.float32),
@@ -91,7 +92,8 @@ def plan_windows(song: SongRecord, config: FeatureConfig, n_frames: int | None =
     step = annotation_step(times)
     n_frames = n_frames or frames_per_window(config, step)
     if len(times) == 0:
-        return WindowPlan(*(np.zeros(0, dtype=d) for d in ("f8", "f8", "f4", "f4")), **_empty(0, n_frames))
+        none = np.zeros(0)
+        return WindowPlan(none, none, none.astype("f4"), none.astype("f4"), **_empty(0, n_frames))
     per_window = int(round(config.clip_s / step))
     annotated_end = times[-1] + step
     half_in = annotated_end - config.clip_s / 2 - config.start_s  # room for starts of half-annotated windows
