@@ -111,14 +111,20 @@ _FORMATS = {"params": "{:,.0f}", "train_seconds": "{:.1f}", "test_songs": "{:.0f
 _SHORT = {
     "test_songs": "songs", "test_mse": "MSE", "baseline_mse": "mean MSE", "vs_baseline": "ratio", "train_seconds": "train s",
     "rmse_per_song": "RMSE/song", "baseline_rmse_per_song": "mean RMSE/song",
+    **{f"{d}_{m}": f"{d[0].upper()} {h}" for d in ("arousal", "valence") for m, h in (
+        ("r2", "R²"), ("ccc", "CCC"), ("rmse", "RMSE"), ("pearson", "r"), ("rmse_song", "RMSE/song"),
+        ("r_song", "r/song"), ("r_pooled", "r pooled"))},
 }  # fmt: skip
+# The terminal leaves out the spread over songs and the per-dimension baseline (the CSV and Markdown keep them).
+_TERMINAL_SKIP = {f"{d}_{m}" for d in ("arousal", "valence") for m in ("rmse_song_std", "r_song_std", "baseline_rmse_song")}
 _TEXT = ("run", "model", "split")
 
 
-def _present(df: pd.DataFrame) -> list[str]:
-    """The columns to show for one group: those with a value in some row, std columns folded into their figure."""
-    skip = {"group", "task", "scale", "dataset"}
-    return [c for c in df.columns if c not in skip and not c.endswith(FOLD_STD) and df[c].notna().any()]
+def _present(part: pd.DataFrame, skip: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """The columns to show for one group, in its task's order, where some row has a value (std folded into figures)."""
+    task = get_task(str(part["task"].iloc[0]))
+    columns = [*BASE_COLUMNS[4:], *(name for name, _ in task.columns), *TAIL_COLUMNS]
+    return [c for c in columns if c not in skip and c in part.columns and part[c].notna().any()]
 
 
 def _cell(row: pd.Series, column: str) -> str:
@@ -132,15 +138,20 @@ def _cell(row: pd.Series, column: str) -> str:
     return text if std is None or (isinstance(std, float) and np.isnan(std)) else f"{text} ± {_FORMATS.get(column, '{:.3f}').format(std)}"
 
 
-def _groups(df: pd.DataFrame) -> list[tuple[int, pd.DataFrame, list[str]]]:
-    return [(int(g), part, _present(part)) for g, part in df.groupby("group", sort=True)]
+def _spread_note(part: pd.DataFrame) -> str:
+    std = [c for c in part.columns if c.endswith(FOLD_STD)]
+    return "; ± = std over folds" if std and part[std].notna().any().any() else ""
+
+
+def _groups(df: pd.DataFrame, skip: set[str] = frozenset()) -> list[tuple[int, pd.DataFrame, list[str]]]:  # type: ignore[assignment]
+    return [(int(g), part, _present(part, skip)) for g, part in df.groupby("group", sort=True)]
 
 
 def leaderboard_markdown(df: pd.DataFrame) -> str:
     """The leaderboard as GitHub Markdown: one table per group, each under the line saying what it shares."""
     titles, out = group_titles(df), []
     for number, part, columns in _groups(df):
-        out += [f"**Group {number}**: {titles.get(number, '')}; lower first; ± = std over folds", ""]
+        out += [f"**Group {number}**: {titles.get(number, '')}; lower first{_spread_note(part)}", ""]
         out.append("| " + " | ".join(columns) + " |")
         out.append("|" + "|".join("---" if c in _TEXT else "---:" for c in columns) + "|")
         out += ["| " + " | ".join(_cell(row, c) for c in columns) + " |" for _, row in part.iterrows()]
@@ -154,10 +165,10 @@ def leaderboard_tables(df: pd.DataFrame) -> list[Any]:
     from rich.table import Table
 
     titles, tables = group_titles(df), []
-    for number, part, columns in _groups(df):
+    for number, part, columns in _groups(df, _TERMINAL_SKIP):
         table = Table(
             title=f"group {number}: {titles.get(number, '')}",
-            caption="ranked within this group only, lower first; ratio = figure / mean baseline's; ± = std over folds",
+            caption=f"ranked within this group only, lower first; ratio = figure / mean baseline's{_spread_note(part)}",
             box=box.SIMPLE_HEAD,
         )
         for c in columns:

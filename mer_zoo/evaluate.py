@@ -18,7 +18,17 @@ import numpy as np
 from mer_zoo.errors import MerZooError
 from mer_zoo.runs import open_run
 from mer_zoo.scales import parse_scale
-from mer_zoo.tasks import TaskLabels, check_task, get_task, read_labels, scale_label, score, task_scale, unlabelled_songs
+from mer_zoo.tasks import (
+    TaskLabels,
+    check_task,
+    from_model,
+    get_task,
+    read_labels,
+    scale_label,
+    score,
+    task_scale,
+    unlabelled_songs,
+)
 
 __all__ = ["evaluate"]
 
@@ -88,6 +98,7 @@ def evaluate(run_dir: str | os.PathLike[str], features: str | os.PathLike[str] |
         if not keep.any():
             raise MerZooError(f"{store}: no song has {task.name} labels")
         labels = TaskLabels(labels.targets[keep], labels.song_ids[keep], None if labels.frame_times is None else labels.frame_times[keep])
-        preds = source.map_to(preds[keep], target) if mapped else preds[keep]
+        preds = from_model(preds[keep], source)
+        preds = source.map_to(preds, target) if mapped else preds
         result[name] = score(task, labels, preds, train_mean)
     return result

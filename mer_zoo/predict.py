@@ -26,7 +26,8 @@ import pandas as pd
 
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.runs import Run, open_run
-from mer_zoo.tasks import hold
+from mer_zoo.scales import parse_scale
+from mer_zoo.tasks import from_model, hold
 
 __all__ = ["PREDICTION_COLUMNS", "Predictions", "Predictor", "load_predictor", "predict", "predict_file"]
 
@@ -66,7 +67,7 @@ def load_predictor(run_dir: str | os.PathLike[str], *, device: str = "auto", bat
 
 
 def _window_outputs(predictor: Predictor, features: np.ndarray) -> np.ndarray:
-    """The model's outputs for one file's windows: ``(n, 2)``, or ``(n, F, 2)`` for a temporal model on the dynamic task."""
+    """The model's outputs for one file's windows on the run's scale: ``(n, 2)``, or ``(n, F, 2)`` (temporal, dynamic task)."""
     import torch
 
     from mer_zoo.data import pool_frames
@@ -78,7 +79,7 @@ def _window_outputs(predictor: Predictor, features: np.ndarray) -> np.ndarray:
     step = predictor.batch_size
     with torch.no_grad():
         out = [forward(predictor.model, x[i : i + step].to(predictor.device), predictor.n_frames).float().cpu() for i in range(0, len(x), step)]
-    return torch.cat(out).numpy()
+    return from_model(torch.cat(out).numpy(), parse_scale(predictor.run.scale))
 
 
 def _frames_table(name: str, starts: np.ndarray, outputs: np.ndarray, clip_s: float, n_frames: int) -> pd.DataFrame:

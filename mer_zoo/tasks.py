@@ -12,6 +12,11 @@
   frames are ignored); the figures are MediaEval 2015's per-song RMSE and Pearson's r,
   averaged over songs, next to the same figures pooled over every frame.
 
+Models work on one scale, ``MODEL_SCALE`` ([-1, 1]): targets are mapped linearly onto it
+from the task's scale for training (:func:`to_model`) and outputs mapped back before any
+figure (:func:`from_model`), so a network never has to learn DEAM's 1..9 offset. Where the
+two scales agree (DEAM's window and dynamic tasks) the values pass untouched.
+
 Everything here is pure (arrays in, arrays or dicts out) except :func:`read_labels`, which
 reads a part's labels from the store.
 """
@@ -30,6 +35,7 @@ from mer_zoo.metrics import metrics_block, per_song_block
 from mer_zoo.scales import Scale, parse_scale
 
 __all__ = [
+    "MODEL_SCALE",
     "TASKS",
     "TASK_NAMES",
     "Task",
@@ -37,6 +43,7 @@ __all__ = [
     "check_task",
     "fit_targets",
     "frame_rows",
+    "from_model",
     "get_task",
     "hold",
     "lookup",
@@ -47,8 +54,11 @@ __all__ = [
     "score",
     "target_mean",
     "task_scale",
+    "to_model",
     "unlabelled_songs",
 ]
+
+MODEL_SCALE = Scale((-1.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,22 @@ def task_scale(task: Task, scales: Mapping[str, Any], window_labels: str = "dyna
         key = "static" if window_labels == "static" else "dynamic"
     value = scales[key]
     return value if isinstance(value, Scale) else parse_scale(str(value))
+
+
+def to_model(values: np.ndarray, scale: Scale) -> np.ndarray:
+    """Targets on the task's ``scale`` mapped onto ``MODEL_SCALE`` (float32; unchanged when they agree)."""
+    v = np.asarray(values, dtype=np.float32)
+    if tuple(scale) == tuple(MODEL_SCALE):
+        return v
+    return scale.map_to(v, MODEL_SCALE).astype(np.float32)
+
+
+def from_model(values: np.ndarray, scale: Scale) -> np.ndarray:
+    """A model's outputs on ``MODEL_SCALE`` mapped back onto the task's ``scale`` (unchanged when they agree)."""
+    v = np.asarray(values)
+    if tuple(scale) == tuple(MODEL_SCALE):
+        return v
+    return MODEL_SCALE.map_to(v, scale)
 
 
 def check_task(task: Task, model: str, n_outputs: int, store: Mapping[str, Any]) -> None:

@@ -1,9 +1,10 @@
 """Models that are fitted, not trained: the mean baseline and classical regressors.
 
 A model with ``fitted = True`` (ridge, SVR, boosted trees) gets every training window once,
-as normalised vectors ``x (N, D)`` with one target ``y (N, 2)`` per window (the task's:
+as normalised vectors ``x (N, D)`` with one target ``y (N, 2)`` per window on the model's
+scale ([-1, 1], see :data:`mer_zoo.tasks.MODEL_SCALE`), the task's target mapped onto it:
 window means, the song's static label, or the mean of the window's 2 Hz frames, the best
-value to hold over them) and each window's song id ``groups (N,)`` for inner
+value to hold over them); and each window's song id ``groups (N,)`` for inner
 cross-validation by song, through ``model.fit_arrays(x, y, groups)``. A model with
 ``trainable = False`` (the mean baseline) gets the training-target mean through
 ``fit_targets``. Either way the fitted state is the model's ``state_dict``, saved as
@@ -20,7 +21,7 @@ import torch
 
 from mer_zoo.errors import MerZooError
 from mer_zoo.runs import Run, save_checkpoint
-from mer_zoo.tasks import fit_targets
+from mer_zoo.tasks import fit_targets, to_model
 from mer_zoo.training.loop import HISTORY_COLUMNS
 from mer_zoo.training.setup import RunData
 
@@ -49,11 +50,12 @@ def fit_model(model: torch.nn.Module, run: Run, data: RunData, device: torch.dev
     """Fit ``model`` on the training part, save ``best.pt`` and ``last.pt``; returns the (empty) history."""
     if getattr(model, "fitted", False):
         x = read_vectors(data.train.dataset)
-        y = fit_targets(data.train.labels.targets)
+        y = fit_targets(data.train.model_targets)
         labelled = np.isfinite(y).all(axis=1)
         model.fit_arrays(x[labelled], y[labelled], np.asarray(data.train.dataset.song_ids)[labelled])
     else:
-        model.fit_targets(torch.as_tensor(data.train_mean.reshape(1, -1), dtype=torch.float32).to(device))
+        mean = to_model(data.train_mean.reshape(1, -1), data.scale)
+        model.fit_targets(torch.as_tensor(mean, dtype=torch.float32).to(device))
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     save_checkpoint(run.path / "best.pt", {"model": run.model_name, "epoch": 0, "state_dict": state})
     save_checkpoint(run.path / "last.pt", {"model": run.model_name, "epoch": 0, "state_dict": state, "finished": True})

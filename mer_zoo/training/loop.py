@@ -1,5 +1,8 @@
 """The epoch loop: Adam on the task's loss, a learning-rate schedule, early stopping, checkpoints, resume.
 
+Losses are on the model's scale (:data:`mer_zoo.tasks.MODEL_SCALE`, [-1, 1]); on DEAM's window
+and dynamic tasks that is the labels' own scale.
+
 Early stopping watches the validation loss (the task's loss on the validation windows):
 ``best.pt`` keeps the weights with the lowest, ``last.pt`` the latest epoch with the
 optimiser, scheduler, grad scaler and RNG state, so ``resume`` continues exactly.
@@ -34,7 +37,7 @@ def part_loader(
     batch = config.batch_size if shuffle else max(config.batch_size, 128)
     return make_loader(
         part.dataset, batch, shuffle=shuffle, generator=generator, num_workers=config.num_workers,
-        pin_memory=device.type == "cuda", targets=part.labels.targets,
+        pin_memory=device.type == "cuda", targets=part.model_targets,
     )  # fmt: skip
 
 
@@ -75,7 +78,7 @@ def train_epochs(
         console.print(f"resuming {run.path} after epoch {epoch} (best val loss {best_val:.4f})")
     train_loader = part_loader(data.train, config, device, shuffle=True, generator=generator)
     val_loader = part_loader(data.val, config, device, shuffle=False)
-    val_targets = torch.as_tensor(np.asarray(data.val.labels.targets), dtype=torch.float32)
+    val_targets = torch.as_tensor(np.asarray(data.val.model_targets), dtype=torch.float32)
 
     bar = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),

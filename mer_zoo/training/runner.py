@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from mer_zoo.runs import Run, load_checkpoint, open_run, require_same_features, write_json
-from mer_zoo.tasks import get_task, score
+from mer_zoo.tasks import from_model, get_task, score
 from mer_zoo.training.batches import evaluate_model
 from mer_zoo.training.config import TrainConfig
 from mer_zoo.training.console import make_console, summary_table
@@ -107,5 +107,5 @@ def score_run(run: Run, config: TrainConfig, data: RunData, device: torch.device
     }  # fmt: skip
     for name, part in (("val", data.val), ("test", data.test)):
         preds = evaluate_model(model, part_loader(part, config, device, shuffle=False), device, data.n_frames)
-        metrics[name] = score(task, part.labels, preds, data.train_mean)
+        metrics[name] = score(task, part.labels, from_model(preds, data.scale), data.train_mean)
     return metrics

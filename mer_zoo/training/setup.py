@@ -18,7 +18,18 @@ import torch
 from mer_zoo import __version__
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.runs import Run, open_run, store_record, write_json
-from mer_zoo.tasks import TaskLabels, check_task, get_task, read_labels, scale_label, target_mean, task_scale, unlabelled_songs
+from mer_zoo.scales import Scale, parse_scale
+from mer_zoo.tasks import (
+    TaskLabels,
+    check_task,
+    get_task,
+    read_labels,
+    scale_label,
+    target_mean,
+    task_scale,
+    to_model,
+    unlabelled_songs,
+)
 from mer_zoo.training.config import TrainConfig
 from mer_zoo.training.console import warn
 
@@ -27,20 +38,23 @@ __all__ = ["Part", "RunData", "new_run_dir", "open_data", "probe_output", "start
 
 @dataclass
 class Part:
-    """One part of a run's split: its windows (a FeatureDataset) and their labels under the task."""
+    """One part of a run's split: its windows (a FeatureDataset), their labels under the task
+    (on the task's scale, for figures) and the same targets on the model's scale (for training)."""
 
     dataset: Any
     labels: TaskLabels
+    model_targets: np.ndarray
 
 
 @dataclass
 class RunData:
-    """A run's parts, its mean baseline and the frames per window a temporal model predicts (None: one value)."""
+    """A run's parts, its mean baseline (task scale), the task's scale and the frames a temporal model predicts (None: one value)."""
 
     train: Part
     val: Part
     test: Part
     train_mean: np.ndarray
+    scale: Scale
     n_frames: int | None
 
 
@@ -81,11 +95,13 @@ def open_data(run: Run, store: Path, augment: bool) -> RunData:
         # SpecAugment-style masks up to a tenth of the window's time and an eighth of its bins.
         bins, frames = FeatureDataset(store, "val", **read).item_shape
         aug = Augment(time_mask=frames // 10, freq_mask=bins // 8)
+    scale = parse_scale(run.scale)
     parts = {}
     for name in ("train", "val", "test"):
         ds = FeatureDataset(store, name, augment=aug if name == "train" else None, **read)
-        parts[name] = Part(ds, read_labels(task, store, ds.rows))
-    return RunData(**parts, train_mean=np.asarray(run.train_mean, dtype=np.float64), n_frames=model_frames(run))
+        labels = read_labels(task, store, ds.rows)
+        parts[name] = Part(ds, labels, to_model(labels.targets, scale))
+    return RunData(**parts, train_mean=np.asarray(run.train_mean, dtype=np.float64), scale=scale, n_frames=model_frames(run))
 
 
 def probe_output(model: torch.nn.Module, name: str, item_shape: tuple[int, ...], task: str, n_frames: int | None) -> None:
