@@ -24,7 +24,7 @@ from mer_zoo.training.console import fmt, make_console
 from mer_zoo.training.runner import train
 from mer_zoo.training.setup import new_run_dir
 
-__all__ = ["CV_FILE", "cross_validate", "cv_table", "flatten", "summarise_folds"]
+__all__ = ["CV_FILE", "cross_validate", "cv_table", "cv_title", "flatten", "summarise_folds"]
 
 CV_FILE = "cv.json"
 
@@ -70,18 +70,21 @@ def summarise_folds(run_dirs: Sequence[Path]) -> dict[str, Any]:
     return summary
 
 
+def cv_title(summary: Mapping[str, Any]) -> str:
+    """One line naming the model, folds, task, scale, songs and seed of a cross-validation."""
+    return (
+        f"{summary['model']}: {summary['folds']}-fold cv by song (task {summary['task']}, scale {summary['scale']}, "
+        f"{summary['split']['songs']} songs, seed {summary['split']['params'].get('seed')})"
+    )
+
+
 def cv_table(summary: Mapping[str, Any]) -> Any:
     """A rich table of the test figures: mean ± std over folds, and each fold's value."""
     from rich import box
     from rich.table import Table
 
     task = get_task(summary["task"])
-    table = Table(
-        title=f"{summary['model']}: {summary['folds']}-fold cv by song (task {task.name}, scale {summary['scale']}, "
-        f"{summary['split']['songs']} songs, seed {summary['split']['params'].get('seed')})",
-        caption="test part of each fold; mean ± population std over folds",
-        box=box.SIMPLE_HEAD,
-    )
+    table = Table(title=cv_title(summary), caption="test part of each fold; mean ± population std over folds", box=box.SIMPLE_HEAD)
     table.add_column("figure", justify="left")
     table.add_column("mean ± std", justify="right")
     for i in range(summary["folds"]):
@@ -114,5 +117,6 @@ def cross_validate(config: TrainConfig, folds: int, *, progress: bool = True, co
         raise
     summary = summarise_folds(runs)
     write_json(parent / CV_FILE, summary)
+    console.print(cv_title(summary), highlight=False)
     console.print(cv_table(summary))
     return parent
