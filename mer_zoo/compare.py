@@ -45,11 +45,15 @@ def _songs_key(songs: Sequence[int]) -> str:
 
 def _run_row(directory: Path) -> tuple[dict[str, Any], tuple[str, ...], str]:
     run = open_run(directory)
-    m = _read(run.path / "metrics.json", "metrics.json", f"the run did not finish; continue it with `mer-zoo train --resume {run.path}`")
+    m = _read(
+        run.path / "metrics.json",
+        "metrics.json",
+        f"the run did not finish; continue it with `mer-zoo train --resume {run.path}`",
+    )
     task, split = get_task(m.get("task", "window")), run.split()
     block = m["test"]
-    row = {"task": task.name, "scale": m["scale"], "dataset": m.get("dataset"), "run": run.path.name, "model": m["model"],
-           "split": split.kind, "test_songs": block["n_songs"], "vs_baseline": ratio(task, block),
+    row = {"task": task.name, "scale": m["scale"], "dataset": m.get("dataset"), "run": run.path.name,
+           "model": m["model"], "split": split.kind, "test_songs": block["n_songs"], "vs_baseline": ratio(task, block),
            "params": m.get("params"), "train_seconds": m.get("train_seconds")}  # fmt: skip
     row.update({name: lookup(block, path) for name, path in task.columns})
     key = (task.name, str(run.store_path), _songs_key(split.test))
@@ -61,9 +65,9 @@ def _cv_row(directory: Path) -> tuple[dict[str, Any], tuple[str, ...], str]:
     s = _read(directory / "cv.json", "cv.json", "the cross-validation did not finish")
     task, params = get_task(s["task"]), s["split"]["params"]
     test = s["test"]
-    row = {"task": task.name, "scale": s["scale"], "dataset": s.get("dataset"), "run": directory.name, "model": s["model"],
-           "split": f"cv {s['folds']} folds", "test_songs": s["split"]["songs"], "params": s.get("params"),
-           "train_seconds": s.get("train_seconds")}  # fmt: skip
+    row = {"task": task.name, "scale": s["scale"], "dataset": s.get("dataset"), "run": directory.name,
+           "model": s["model"], "split": f"cv {s['folds']} folds", "test_songs": s["split"]["songs"],
+           "params": s.get("params"), "train_seconds": s.get("train_seconds")}  # fmt: skip
     for name, path in (*task.columns, ("vs_baseline", "vs_baseline")):
         entry = test.get(path, {})
         row[name], row[name + FOLD_STD] = entry.get("mean"), entry.get("std")
@@ -81,13 +85,17 @@ def compare(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     """
     if not paths:
         raise InputError("compare needs at least one run directory")
-    rows, keys, titles = [], [], {}
+    rows: list[dict[str, Any]] = []
+    keys: list[tuple[str, ...]] = []
+    titles: dict[tuple[str, ...], str] = {}
     for p in paths:
         directory = Path(p)
         row, key, title = _cv_row(directory) if (directory / "cv.json").is_file() else _run_row(directory)
         rows.append(row)
         keys.append(key)
-        titles.setdefault(key, f"task {row['task']} (scale {row['scale']}) on store {Path(key[1]).name} ({row['dataset']}), {title}")
+        titles.setdefault(
+            key, f"task {row['task']} (scale {row['scale']}) on store {Path(key[1]).name} ({row['dataset']}), {title}"
+        )
     order = list(dict.fromkeys(keys))
     for row, key in zip(rows, keys):
         row["group"] = order.index(key) + 1
@@ -97,7 +105,11 @@ def compare(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=BASE_COLUMNS + metric_columns + TAIL_COLUMNS + std_columns)
     ranks = [row[get_task(key[0]).columns[0][0]] for row, key in zip(rows, keys)]
     df["_rank"] = pd.to_numeric(pd.Series(ranks, dtype=object), errors="coerce")
-    df = df.sort_values(["group", "_rank"], kind="stable", na_position="last").drop(columns="_rank").reset_index(drop=True)
+    df = (
+        df.sort_values(["group", "_rank"], kind="stable", na_position="last")
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )
     df.attrs["groups"] = {i + 1: titles[key] for i, key in enumerate(order)}
     return df
 
@@ -109,14 +121,16 @@ def group_titles(df: pd.DataFrame) -> dict[int, str]:
 
 _FORMATS = {"params": "{:,.0f}", "train_seconds": "{:.1f}", "test_songs": "{:.0f}", "vs_baseline": "{:.2f}"}
 _SHORT = {
-    "test_songs": "songs", "test_mse": "MSE", "baseline_mse": "mean MSE", "vs_baseline": "ratio", "train_seconds": "train s",
-    "rmse_per_song": "RMSE/song", "baseline_rmse_per_song": "mean RMSE/song",
+    "test_songs": "songs", "test_mse": "MSE", "baseline_mse": "mean MSE", "vs_baseline": "ratio",
+    "train_seconds": "train s", "rmse_per_song": "RMSE/song", "baseline_rmse_per_song": "mean RMSE/song",
     **{f"{d}_{m}": f"{d[0].upper()} {h}" for d in ("arousal", "valence") for m, h in (
         ("r2", "R²"), ("ccc", "CCC"), ("rmse", "RMSE"), ("pearson", "r"), ("rmse_song", "RMSE/song"),
         ("r_song", "r/song"), ("r_pooled", "r pooled"))},
 }  # fmt: skip
 # The terminal leaves out the spread over songs and the per-dimension baseline (the CSV and Markdown keep them).
-_TERMINAL_SKIP = {f"{d}_{m}" for d in ("arousal", "valence") for m in ("rmse_song_std", "r_song_std", "baseline_rmse_song")}
+_TERMINAL_SKIP = {
+    f"{d}_{m}" for d in ("arousal", "valence") for m in ("rmse_song_std", "r_song_std", "baseline_rmse_song")
+}
 _TEXT = ("run", "model", "split")
 
 
@@ -135,7 +149,11 @@ def _cell(row: pd.Series, column: str) -> str:
         return str(value)
     text = _FORMATS.get(column, "{:.4f}" if "mse" in column else "{:.3f}").format(value)
     std = row.get(column + FOLD_STD)
-    return text if std is None or (isinstance(std, float) and np.isnan(std)) else f"{text} ± {_FORMATS.get(column, '{:.3f}').format(std)}"
+    return (
+        text
+        if std is None or (isinstance(std, float) and np.isnan(std))
+        else f"{text} ± {_FORMATS.get(column, '{:.3f}').format(std)}"
+    )
 
 
 def _spread_note(part: pd.DataFrame) -> str:

@@ -37,7 +37,9 @@ def _labelled(labels: TaskLabels, unlabelled: list[int]) -> np.ndarray:
     return ~np.isin(labels.song_ids, unlabelled)
 
 
-def evaluate(run_dir: str | os.PathLike[str], features: str | os.PathLike[str] | None = None, *, device: str = "auto") -> dict[str, Any]:
+def evaluate(
+    run_dir: str | os.PathLike[str], features: str | os.PathLike[str] | None = None, *, device: str = "auto"
+) -> dict[str, Any]:
     """Score a run's ``best.pt``; with ``features`` on all labelled songs of that store.
 
     Returns:
@@ -68,7 +70,11 @@ def evaluate(run_dir: str | os.PathLike[str], features: str | os.PathLike[str] |
                                       "songs": {p: len(split.part(p)) for p in ("train", "val", "test")}}  # fmt: skip
     else:
         parts = {"all": FeatureDataset(store, "all", **read)}
-        split_info = {"kind": "all songs of another store", "params": {}, "songs": {"all": len(set(parts["all"].song_ids.tolist()))}}
+        split_info = {
+            "kind": "all songs of another store",
+            "params": {},
+            "songs": {"all": len(set(parts["all"].song_ids.tolist()))},
+        }
     mapped = features is not None and (source.low, source.high) != (target.low, target.high)
     ours = run.config["store"].get("dataset")
     result: dict[str, Any] = {
@@ -85,7 +91,8 @@ def evaluate(run_dir: str | os.PathLike[str], features: str | os.PathLike[str] |
         "source": {"dataset": ours, "scale": run.scale, "store": str(run.store_path)},
         "target": {"dataset": found["dataset"], "scale": scale_label(target), "store": str(store.resolve())},
         "mapping": (
-            f"predictions mapped linearly from the run's scale {run.scale} ({ours}) onto {scale_label(target)} ({found['dataset']})"
+            f"predictions mapped linearly from the run's scale {run.scale} ({ours}) "
+            f"onto {scale_label(target)} ({found['dataset']})"
             if mapped else None
         ),
     }  # fmt: skip
@@ -97,7 +104,11 @@ def evaluate(run_dir: str | os.PathLike[str], features: str | os.PathLike[str] |
         keep = _labelled(labels, skip)
         if not keep.any():
             raise MerZooError(f"{store}: no song has {task.name} labels")
-        labels = TaskLabels(labels.targets[keep], labels.song_ids[keep], None if labels.frame_times is None else labels.frame_times[keep])
+        labels = TaskLabels(
+            labels.targets[keep],
+            labels.song_ids[keep],
+            None if labels.frame_times is None else labels.frame_times[keep],
+        )
         preds = from_model(preds[keep], source)
         preds = source.map_to(preds, target) if mapped else preds
         result[name] = score(task, labels, preds, train_mean)

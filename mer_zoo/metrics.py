@@ -19,7 +19,6 @@ import numpy as np
 
 __all__ = [
     "DIMENSIONS",
-    "SCALE",
     "ccc",
     "dimension_metrics",
     "mean_std",
@@ -32,7 +31,6 @@ __all__ = [
 ]
 
 DIMENSIONS = ("arousal", "valence")
-SCALE = "[-1, 1]"
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -111,11 +109,11 @@ def metrics_block(
     song_ids: Sequence[int] | np.ndarray,
     train_mean: Sequence[float] | np.ndarray,
 ) -> dict[str, Any]:
-    """The ``metrics.json`` entry for one part of a split (``test`` or ``val``).
+    """The ``metrics.json`` entry for one part of a split (``test`` or ``val``), one row per window or song.
 
     Args:
-        targets: ``(n, 2)`` true ``[arousal, valence]`` per window, scale [-1, 1].
-        predictions: ``(n, 2)`` predicted values for the same windows.
+        targets: ``(n, 2)`` true ``[arousal, valence]`` per row (window, or song), on the task's scale.
+        predictions: ``(n, 2)`` predicted values for the same rows.
         song_ids: the song of each window (counts the songs).
         train_mean: ``[arousal, valence]`` mean of the training targets: the mean
             baseline, scored on the same windows as ``baseline_mse``.

@@ -74,7 +74,8 @@ def plot_va(
     ax.axhline(centre, color="0.7", lw=0.8)
     ax.axvline(centre, color="0.7", lw=0.8)
     for x, y, text in _QUADRANTS:
-        ax.text(centre + x * half, centre + y * half, text, ha="center", va="center", color="0.55", fontsize=9, style="italic")
+        ax.text(centre + x * half, centre + y * half, text, ha="center", va="center", color="0.55", fontsize=9,
+                style="italic")  # fmt: skip
     cmaps = ("Blues", "Oranges", "Greens", "Reds", "Purples", "Greys")
     for k, (label, (valence, arousal)) in enumerate(paths.items()):
         v = np.asarray(valence, dtype=float)

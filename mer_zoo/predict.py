@@ -63,11 +63,13 @@ def load_predictor(run_dir: str | os.PathLike[str], *, device: str = "auto", bat
 
     run = open_run(run_dir)
     dev = resolve_device(device)
-    return Predictor(run, run.build_model("best.pt", dev), dev, run.normalizer(), run.extractor(), model_frames(run), batch_size)
+    return Predictor(
+        run, run.build_model("best.pt", dev), dev, run.normalizer(), run.extractor(), model_frames(run), batch_size
+    )
 
 
 def _window_outputs(predictor: Predictor, features: np.ndarray) -> np.ndarray:
-    """The model's outputs for one file's windows on the run's scale: ``(n, 2)``, or ``(n, F, 2)`` (temporal, dynamic task)."""
+    """One file's model outputs on the run's scale: ``(n, 2)``, or ``(n, F, 2)`` (temporal model, dynamic task)."""
     import torch
 
     from mer_zoo.data import pool_frames
@@ -78,7 +80,10 @@ def _window_outputs(predictor: Predictor, features: np.ndarray) -> np.ndarray:
     x = x.unsqueeze(1) if x.ndim == 3 else x
     step = predictor.batch_size
     with torch.no_grad():
-        out = [forward(predictor.model, x[i : i + step].to(predictor.device), predictor.n_frames).float().cpu() for i in range(0, len(x), step)]
+        out = [
+            forward(predictor.model, x[i : i + step].to(predictor.device), predictor.n_frames).float().cpu()
+            for i in range(0, len(x), step)
+        ]
     return from_model(torch.cat(out).numpy(), parse_scale(predictor.run.scale))
 
 
@@ -104,7 +109,9 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str]) -> pd.DataF
         return _frames_table(str(path), starts, outputs, config.clip_s, predictor.run.frames_per_window)
     if predictor.task == "static":
         mean = outputs.reshape(len(starts), 2).mean(axis=0)
-        return pd.DataFrame({"file": [str(path)], "n_windows": [len(starts)], "arousal": [mean[0]], "valence": [mean[1]]})
+        return pd.DataFrame(
+            {"file": [str(path)], "n_windows": [len(starts)], "arousal": [mean[0]], "valence": [mean[1]]}
+        )
     return pd.DataFrame({
         "file": str(path), "window": np.arange(len(starts)), "start_s": starts, "end_s": starts + config.clip_s,
         "arousal": outputs[:, 0], "valence": outputs[:, 1],
@@ -121,7 +128,7 @@ class Predictions:
     scale: str = "[-1, 1]"
 
     def paths(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Each file's ``(valence, arousal)`` path over time (one point for a static run), for :func:`mer_zoo.plots.plot_va`."""
+        """Each file's ``(valence, arousal)`` path over time (one point for a static run), for ``plot_va``."""
         return {
             Path(name).name: (g["valence"].to_numpy(), g["arousal"].to_numpy())
             for name, g in self.table.groupby("file", sort=False)
@@ -133,7 +140,9 @@ class Predictions:
         for name, g in self.table.groupby("file", sort=False):
             a, v = g["arousal"].mean(), g["valence"].mean()
             if self.task == "static":
-                lines.append(f"{name}: arousal {a:.3f}, valence {v:.3f} (mean of {int(g['n_windows'].iloc[0])} windows)")
+                lines.append(
+                    f"{name}: arousal {a:.3f}, valence {v:.3f} (mean of {int(g['n_windows'].iloc[0])} windows)"
+                )
             elif self.task == "dynamic":
                 lines.append(f"{name}: {len(g)} values from {g['time_s'].min():g} to {g['time_s'].max():g} s, "
                              f"mean arousal {a:+.3f}, valence {v:+.3f}")  # fmt: skip
@@ -164,7 +173,9 @@ def predict(
         raise InputError("predict needs at least one audio file")
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise InputError(f"{missing[0]}: no such audio file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise InputError(
+            f"{missing[0]}: no such audio file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     predictor = load_predictor(run_dir, device=device, batch_size=batch_size)
     use_all_cores()
     frames: list[pd.DataFrame] = []

@@ -192,7 +192,7 @@ def _read_ids(path: Path, part: str) -> list[int]:
         if text:
             song = _as_id(text)
             if song is None:
-                raise InputError(f"{path}:{number}: {text!r} is not a song id (the {part} part; one integer id per line)")
+                raise InputError(f"{path}:{number}: {text!r} is not a song id (the {part} part; one id per line)")
             ids.append(song)
     return ids
 
@@ -258,7 +258,7 @@ def make_split(kind: str, song_ids: Sequence[int], *, seed: int = 0, **params: A
 
 
 def parse_split(spec: str, song_ids: Sequence[int], seed: int = 0) -> SongSplit:
-    """Build a split from a CLI string: ``random``, ``random:0.8,0.1,0.1``, ``kfold:2/5``, ``mediaeval2015``, ``file:...``."""
+    """A split from a CLI string: ``random``, ``random:0.8,0.1,0.1``, ``kfold:2/5``, ``mediaeval2015``, ``file:...``."""
     kind, _, arg = spec.strip().partition(":")
     if kind == "file" and arg:
         return file_split([p.strip() for p in arg.split(",")], song_ids)

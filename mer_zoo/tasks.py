@@ -288,7 +288,9 @@ def frame_rows(
     return songs[first], t[first], sums / np.bincount(inverse, minlength=len(unique))[:, None]
 
 
-def score(task: Task, labels: TaskLabels, predictions: np.ndarray, train_mean: Sequence[float] | np.ndarray) -> dict[str, Any]:
+def score(
+    task: Task, labels: TaskLabels, predictions: np.ndarray, train_mean: Sequence[float] | np.ndarray
+) -> dict[str, Any]:
     """The metrics block of one part: predictions per window (or per frame) pooled and scored as the task says."""
     preds = np.asarray(predictions, dtype=np.float64)
     if task.pooling == "none":
@@ -297,10 +299,16 @@ def score(task: Task, labels: TaskLabels, predictions: np.ndarray, train_mean: S
         songs, pooled = pool_songs(preds, labels.song_ids)
         _, truth = pool_songs(labels.targets, labels.song_ids)
         block = metrics_block(truth, pooled, songs, train_mean)
-        return {"n_songs": block.pop("n_songs"), "n_windows": int(len(preds)), **{k: v for k, v in block.items() if k != "n_windows"}}
+        return {
+            "n_songs": block.pop("n_songs"),
+            "n_windows": int(len(preds)),
+            **{k: v for k, v in block.items() if k != "n_windows"},
+        }
     if labels.frame_times is None:
         raise MerZooError(f"task {task.name!r}: the labels have no frame times")
-    songs, truth, frames = frame_rows(labels.song_ids, labels.frame_times, labels.targets, hold(preds, labels.targets.shape[1]))
+    songs, truth, frames = frame_rows(
+        labels.song_ids, labels.frame_times, labels.targets, hold(preds, labels.targets.shape[1])
+    )
     if not len(songs):
         raise MerZooError(f"task {task.name!r}: no labelled frames to score")
     block = per_song_block(truth, frames, songs, train_mean)

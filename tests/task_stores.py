@@ -16,7 +16,9 @@ import numpy as np
 from mer_zoo.config import FeatureConfig
 from mer_zoo.features.writer import SongFeatures, StoreLabels, StoreWriter
 
-TINY = FeatureConfig(sample_rate=8000, n_mels=16, n_fft=256, hop_length=1000, fmax=4000.0, start_s=15.0, clip_s=5.0, hop_s=5.0)
+TINY = FeatureConfig(
+    sample_rate=8000, n_mels=16, n_fft=256, hop_length=1000, fmax=4000.0, start_s=15.0, clip_s=5.0, hop_s=5.0
+)
 WINDOWS = 4
 FRAMES = 10  # 2 Hz labels in a 5-s window
 
@@ -43,7 +45,9 @@ def write_tiny_store(
     ``static_only`` writes a corpus labelled per song only (no frames, windows hold the static label).
     """
     if static_only:
-        labels = StoreLabels(dynamic_scale=labels.dynamic_scale, static_scale=labels.static_scale, window_labels="static")
+        labels = StoreLabels(
+            dynamic_scale=labels.dynamic_scale, static_scale=labels.static_scale, window_labels="static"
+        )
     from mer_zoo.scales import parse_scale
 
     rng = np.random.default_rng(seed)
@@ -70,7 +74,9 @@ def write_tiny_store(
                              "valence_mean": float(nine.map_to(np.asarray(static_v), static)),
                              "arousal_std": 0.5, "valence_std": 0.5}  # fmt: skip
             if static_only:
-                held = {d: np.full(WINDOWS, static_labels[f"{d}_mean"], dtype=np.float32) for d in ("arousal", "valence")}
+                held = {
+                    d: np.full(WINDOWS, static_labels[f"{d}_mean"], dtype=np.float32) for d in ("arousal", "valence")
+                }
                 writer.append_song(SongFeatures(
                     song_id=song, path=f"{song}.mp3", duration_s=45.0, features={"mel": mel.astype(np.float32)},
                     start_s=starts, end_s=starts + TINY.clip_s, static=static_labels, **held,

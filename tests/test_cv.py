@@ -59,14 +59,18 @@ def test_cv_json_is_mean_and_std_over_folds(cnn_cv: Path) -> None:
 
 
 def test_cv_prints_its_summary(cli: Cli, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli(["cv", "--model", "mean", "--folds", "2", "--task", "static", "--features", tiny, "--out", tmp_path]) == 0
+    assert (
+        cli(["cv", "--model", "mean", "--folds", "2", "--task", "static", "--features", tiny, "--out", tmp_path]) == 0
+    )
     out = capsys.readouterr().out
     assert "2-fold cv by song (task static, scale [1, 9], 12 songs, seed 0)" in out and "mean ± std" in out
     (parent,) = tmp_path.iterdir()
     assert _json(parent / "cv.json")["test"]["vs_baseline"]["mean"] == pytest.approx(1.0, rel=1e-5)
 
 
-def test_compare_shows_cv_with_its_spread(cli: Cli, cnn_cv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_shows_cv_with_its_spread(
+    cli: Cli, cnn_cv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fold = sorted(p for p in cnn_cv.iterdir() if p.is_dir())[0]
     csv, md = tmp_path / "board.csv", tmp_path / "board.md"
     assert cli(["compare", cnn_cv, fold, "--csv", csv, "--markdown", md]) == 0
@@ -75,12 +79,16 @@ def test_compare_shows_cv_with_its_spread(cli: Cli, cnn_cv: Path, tmp_path: Path
     board = pd.read_csv(csv)
     cv_row = board[board["run"] == cnn_cv.name].iloc[0]
     summary = _json(cnn_cv / "cv.json")["test"]["mse"]
-    assert cv_row["test_mse"] == pytest.approx(summary["mean"]) and cv_row["test_mse_fold_std"] == pytest.approx(summary["std"])
+    assert cv_row["test_mse"] == pytest.approx(summary["mean"]) and cv_row["test_mse_fold_std"] == pytest.approx(
+        summary["std"]
+    )
     assert board["group"].nunique() == 2  # a fold's own test songs are not the cross-validation's
     assert f"{summary['mean']:.4f} ± {summary['std']:.3f}" in md.read_text()
 
 
-def test_bad_folds_and_refusals_leave_nothing(cli: Cli, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_folds_and_refusals_leave_nothing(
+    cli: Cli, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli(["cv", "--model", "cnn_small", "--folds", "1", "--features", tiny, "--out", tmp_path / "a"]) == 2
     assert "--folds must be at least 2" in capsys.readouterr().err
     assert cli(["cv", "--model", "cnn_small", "--folds", "40", "--features", tiny, "--out", tmp_path / "b"]) == 1

@@ -132,7 +132,9 @@ def test_dynamic_scores_are_per_song_then_averaged(tiny: Path) -> None:
 
 def test_a_task_the_store_cannot_serve_is_refused(tmp_path: Path) -> None:
     record = {"path": "pm.h5", "dataset": "pmemo", "window_labels": "static"}
-    with pytest.raises(MerZooError, match=r"task 'dynamic' needs 2 Hz labels, but store pm.h5 \(pmemo\) has static labels only"):
+    with pytest.raises(
+        MerZooError, match=r"task 'dynamic' needs 2 Hz labels, but store pm.h5 \(pmemo\) has static labels only"
+    ):
         check_task(get_task("dynamic"), "crnn", 2, record)
     check_task(get_task("static"), "crnn", 2, record)
     with pytest.raises(MerZooError, match="model 'big' has 3 outputs, but task 'window' needs 2"):

@@ -99,7 +99,9 @@ def test_static_task_scores_songs_on_the_static_scale(cli: Cli, tiny: Path, tmp_
     with FeatureStore(tiny) as store:
         songs = store.songs.set_index("song_id")
     train_songs = songs.loc[config["split"]["train"]]
-    assert config["train_mean"] == pytest.approx([train_songs["arousal_mean"].mean(), train_songs["valence_mean"].mean()])
+    assert config["train_mean"] == pytest.approx(
+        [train_songs["arousal_mean"].mean(), train_songs["valence_mean"].mean()]
+    )
     assert test["mse"] < test["baseline_mse"] and test["arousal"]["r2"] > 0  # five epochs learn the 1..9 labels
     mean = _train(cli, tiny, tmp_path, "--model", "mean", "--task", "static", "--seed", "1")
     assert _json(mean / "metrics.json")["test"]["mse"] == pytest.approx(test["baseline_mse"], rel=1e-5)
@@ -140,9 +142,11 @@ def test_frame_loss_ignores_unlabelled_frames() -> None:
 @pytest.mark.parametrize(
     ("model", "task", "message"),
     [
-        ("t_claims_temporal", "dynamic", "model 't_claims_temporal' outputs (2, 2) for a batch of windows (2, 1, 16, 41), "
+        ("t_claims_temporal", "dynamic",
+         "model 't_claims_temporal' outputs (2, 2) for a batch of windows (2, 1, 16, 41), "
          "but task 'dynamic' needs (2, 10, 2) (one value per 0.5-s frame (10 per window))"),
-        ("t_three_outputs", "window", "model 't_three_outputs' has 3 outputs, but task 'window' needs 2 (arousal, valence)"),
+        ("t_three_outputs", "window",
+         "model 't_three_outputs' has 3 outputs, but task 'window' needs 2 (arousal, valence)"),
     ],
 )  # fmt: skip
 def test_a_model_that_cannot_serve_the_task_is_refused_before_training(
@@ -155,14 +159,20 @@ def test_a_model_that_cannot_serve_the_task_is_refused_before_training(
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_dynamic_task_on_a_static_only_corpus_is_refused(cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dynamic_task_on_a_static_only_corpus_is_refused(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = write_tiny_store(tmp_path / "static.h5", n_songs=6, static_only=True, dataset="pmemo")
-    assert cli(["train", "--model", "cnn_small", "--task", "dynamic", "--features", store, "--out", tmp_path / "r"]) == 1
+    assert (
+        cli(["train", "--model", "cnn_small", "--task", "dynamic", "--features", store, "--out", tmp_path / "r"]) == 1
+    )
     assert "task 'dynamic' needs 2 Hz labels, but store" in capsys.readouterr().err
     assert cli(["train", "--model", "cnn_small", "--task", "banana", "--features", store]) == 2
 
 
-def test_file_split_trains_on_exactly_those_songs(cli: Cli, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_file_split_trains_on_exactly_those_songs(
+    cli: Cli, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     wanted = {"train": list(range(1, 11)), "val": [11, 12, 99], "test": [13, 14, 15, 16]}
     path = tmp_path / "split.json"
     path.write_text(json.dumps(wanted))

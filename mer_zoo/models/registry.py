@@ -95,9 +95,8 @@ def register_model(
         The decorator, or the builder itself when used bare.
     """
     if callable(name):
-        return register_model(n_mels=n_mels, n_outputs=n_outputs, inputs=inputs, temporal=temporal, description=description)(
-            name
-        )
+        options = {"n_mels": n_mels, "n_outputs": n_outputs, "inputs": inputs, "temporal": temporal}
+        return register_model(**options, description=description)(name)
     unknown = sorted(set(inputs) - set(KINDS))
     if unknown or not inputs:
         raise MerZooError(f"model inputs must be among {', '.join(KINDS)}, got {list(inputs)}")

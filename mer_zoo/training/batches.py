@@ -78,7 +78,9 @@ def forward(model: torch.nn.Module, x: torch.Tensor, n_frames: int | None = None
 
 
 @torch.no_grad()
-def evaluate_model(model: torch.nn.Module, loader: DataLoader, device: torch.device, n_frames: int | None = None) -> np.ndarray:
+def evaluate_model(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, n_frames: int | None = None
+) -> np.ndarray:
     """Predictions ``(n, 2)`` (or ``(n, F, 2)`` with ``n_frames``) of ``model`` over ``loader``, in its order."""
     model.eval()
     out = []

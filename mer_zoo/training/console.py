@@ -12,12 +12,14 @@ __all__ = ["fmt", "make_console", "summary_table", "warn"]
 # Per task: (header, path in a metrics block, format); "ratio" is the ranking figure over the baseline's.
 _ROWS = {
     "window": (
-        ("songs", "n_songs", "d"), ("windows", "n_windows", "d"), ("MSE", "mse", ".4f"), ("mean MSE", "baseline_mse", ".4f"),
-        ("ratio", "ratio", ".2f"), ("A R²", "arousal.r2", ".3f"), ("A CCC", "arousal.ccc", ".3f"),
+        ("songs", "n_songs", "d"), ("windows", "n_windows", "d"), ("MSE", "mse", ".4f"),
+        ("mean MSE", "baseline_mse", ".4f"), ("ratio", "ratio", ".2f"), ("A R²", "arousal.r2", ".3f"),
+        ("A CCC", "arousal.ccc", ".3f"),
         ("V R²", "valence.r2", ".3f"), ("V CCC", "valence.ccc", ".3f"),
     ),
     "static": (
-        ("songs", "n_songs", "d"), ("MSE", "mse", ".4f"), ("mean MSE", "baseline_mse", ".4f"), ("ratio", "ratio", ".2f"),
+        ("songs", "n_songs", "d"), ("MSE", "mse", ".4f"), ("mean MSE", "baseline_mse", ".4f"),
+        ("ratio", "ratio", ".2f"),
         ("A RMSE", "arousal.rmse", ".3f"), ("A R²", "arousal.r2", ".3f"), ("A r", "arousal.pearson", ".3f"),
         ("A CCC", "arousal.ccc", ".3f"), ("V RMSE", "valence.rmse", ".3f"), ("V R²", "valence.r2", ".3f"),
         ("V r", "valence.pearson", ".3f"), ("V CCC", "valence.ccc", ".3f"),
@@ -69,7 +71,8 @@ def summary_table(metrics: dict[str, Any]) -> Any:
     from rich.table import Table
 
     task = get_task(metrics.get("task", "window"))
-    title = f"{metrics['model']} vs the mean baseline (task {task.name}, scale {metrics['scale']}, split {metrics['split']['kind']})"
+    where = f"task {task.name}, scale {metrics['scale']}, split {metrics['split']['kind']}"
+    title = f"{metrics['model']} vs the mean baseline ({where})"
     table = Table(title=title, box=box.SIMPLE_HEAD)
     table.caption = _CAPTIONS[task.name]
     table.add_column("part", justify="left")
@@ -80,7 +83,8 @@ def summary_table(metrics: dict[str, Any]) -> Any:
             continue
         block = metrics[part]
         cells = [
-            fmt(ratio(task, block) if path == "ratio" else lookup(block, path), spec) for _, path, spec in _ROWS[task.name]
+            fmt(ratio(task, block) if path == "ratio" else lookup(block, path), spec)
+            for _, path, spec in _ROWS[task.name]
         ]
         table.add_row(part, *cells)
     return table

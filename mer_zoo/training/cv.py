@@ -63,10 +63,14 @@ def summarise_folds(run_dirs: Sequence[Path]) -> dict[str, Any]:
         "train_seconds": round(sum(float(m["train_seconds"]) for m in metrics), 3),
     }  # fmt: skip
     for part in ("val", "test"):
-        rows = [{**flatten(m[part]), "vs_baseline": ratio(task, m[part])} for m in metrics]
-        paths = sorted({p for row in rows for p in row if row[p] is not None})
-        summary[part] = {p: {**mean_std([row.get(p) for row in rows if row.get(p) is not None]),
-                             "values": [row.get(p) for row in rows]} for p in paths}  # fmt: skip
+        rows: list[dict[str, float | None]] = [
+            {**flatten(m[part]), "vs_baseline": ratio(task, m[part])} for m in metrics
+        ]
+        paths = sorted({p for row in rows for p, v in row.items() if v is not None})
+        summary[part] = {}
+        for p in paths:
+            values = [row.get(p) for row in rows]
+            summary[part][p] = {**mean_std([v for v in values if v is not None]), "values": values}
     return summary
 
 
@@ -84,7 +88,9 @@ def cv_table(summary: Mapping[str, Any]) -> Any:
     from rich.table import Table
 
     task = get_task(summary["task"])
-    table = Table(title=cv_title(summary), caption="test part of each fold; mean ± population std over folds", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=cv_title(summary), caption="test part of each fold; mean ± population std over folds", box=box.SIMPLE_HEAD
+    )
     table.add_column("figure", justify="left")
     table.add_column("mean ± std", justify="right")
     for i in range(summary["folds"]):

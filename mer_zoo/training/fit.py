@@ -37,16 +37,19 @@ def is_fitted(model: torch.nn.Module) -> bool:
 
 def read_vectors(dataset: Any) -> np.ndarray:
     """Every window of ``dataset``, normalised, as one ``(N, D)`` float32 array."""
-    chunks = [dataset.read(range(i, min(i + _READ_BATCH, len(dataset))))[0].numpy() for i in range(0, len(dataset), _READ_BATCH)]
+    chunks = [
+        dataset.read(range(i, min(i + _READ_BATCH, len(dataset))))[0].numpy()
+        for i in range(0, len(dataset), _READ_BATCH)
+    ]
     x = np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
     if x.ndim != 2:
         raise MerZooError(
-            f"a fitted model needs one vector per window, but set {dataset.feature_set!r} serves windows of shape {x.shape[1:]}"
+            f"a fitted model needs one vector per window, but set {dataset.feature_set!r} serves windows {x.shape[1:]}"
         )
     return x
 
 
-def fit_model(model: torch.nn.Module, run: Run, data: RunData, device: torch.device) -> pd.DataFrame:
+def fit_model(model: Any, run: Run, data: RunData, device: torch.device) -> pd.DataFrame:
     """Fit ``model`` on the training part, save ``best.pt`` and ``last.pt``; returns the (empty) history."""
     if getattr(model, "fitted", False):
         x = read_vectors(data.train.dataset)

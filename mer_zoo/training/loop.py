@@ -53,13 +53,22 @@ def train_epochs(
     console: Any,
 ) -> pd.DataFrame:
     """Train ``model`` for the run's epochs (or until early stopping); returns the history."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if config.schedule == "cosine":
         scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     else:
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, config.patience // 2))
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, config.patience // 2)
+        )
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     n_frames = data.n_frames
     rows: list[dict[str, float]] = []
@@ -106,7 +115,9 @@ def train_epochs(
                 bar.update(task, advance=1, description=f"epoch {epoch}/{config.epochs} loss {total / seen:.4f}")
                 tick = time.perf_counter()
             train_loss = total / max(seen, 1)
-            val_loss = float(task_loss(torch.as_tensor(evaluate_model(model, val_loader, device, n_frames)), val_targets))
+            val_loss = float(
+                task_loss(torch.as_tensor(evaluate_model(model, val_loader, device, n_frames)), val_targets)
+            )
             lr = optimizer.param_groups[0]["lr"]
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(val_loss)
@@ -120,7 +131,14 @@ def train_epochs(
             else:
                 bad_epochs += 1
             seconds = time.perf_counter() - t0
-            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr, "seconds": seconds, "data_seconds": data_s}
+            row = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "lr": lr,
+                "seconds": seconds,
+                "data_seconds": data_s,
+            }
             rows.append(row)
             pd.DataFrame(rows, columns=HISTORY_COLUMNS).to_csv(run.path / "history.csv", index=False)
             save_checkpoint(run.path / "last.pt", {

@@ -36,7 +36,9 @@ def train(config: TrainConfig, *, progress: bool = True, console: Any = None) ->
     return _fit(run, config, resume_from=None, progress=progress, console=console)
 
 
-def resume(run_dir: str | os.PathLike[str], *, epochs: int | None = None, progress: bool = True, console: Any = None) -> Path:
+def resume(
+    run_dir: str | os.PathLike[str], *, epochs: int | None = None, progress: bool = True, console: Any = None
+) -> Path:
     """Continue an interrupted run from its ``last.pt`` up to its (or the given) epoch count."""
     run = open_run(run_dir)
     config = TrainConfig.from_dict(run.config["train"])
@@ -82,7 +84,9 @@ def _fit(run: Run, config: TrainConfig, *, resume_from: Path | None, progress: b
     return run.path
 
 
-def score_run(run: Run, config: TrainConfig, data: RunData, device: torch.device, history: pd.DataFrame, fit_seconds: float) -> dict[str, Any]:
+def score_run(
+    run: Run, config: TrainConfig, data: RunData, device: torch.device, history: pd.DataFrame, fit_seconds: float
+) -> dict[str, Any]:
     """``metrics.json``: the run's settings and ``best.pt`` scored on the validation and test parts."""
     model = run.build_model("best.pt", device)
     best = load_checkpoint(run.path / "best.pt")

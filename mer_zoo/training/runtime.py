@@ -13,7 +13,15 @@ import torch
 
 from mer_zoo.errors import InputError
 
-__all__ = ["autocast", "determinism", "resolve_device", "rng_state", "seed_everything", "set_rng_state", "use_all_cores"]
+__all__ = [
+    "autocast",
+    "determinism",
+    "resolve_device",
+    "rng_state",
+    "seed_everything",
+    "set_rng_state",
+    "use_all_cores",
+]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -62,7 +70,7 @@ def autocast(device: torch.device) -> Any:
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:
     """Every generator's state as tensors and plain values (weights_only-safe in a checkpoint)."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
         "loader": generator.get_state(),
@@ -80,7 +88,9 @@ def set_rng_state(state: dict[str, Any], generator: torch.Generator) -> None:
     torch.set_rng_state(state["torch"])
     generator.set_state(state["loader"])
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():

@@ -48,7 +48,7 @@ class Part:
 
 @dataclass
 class RunData:
-    """A run's parts, its mean baseline (task scale), the task's scale and the frames a temporal model predicts (None: one value)."""
+    """A run's parts, mean baseline and scale (the task's), and the frames a temporal model predicts (None: one)."""
 
     train: Part
     val: Part
@@ -101,11 +101,15 @@ def open_data(run: Run, store: Path, augment: bool) -> RunData:
         ds = FeatureDataset(store, name, augment=aug if name == "train" else None, **read)
         labels = read_labels(task, store, ds.rows)
         parts[name] = Part(ds, labels, to_model(labels.targets, scale))
-    return RunData(**parts, train_mean=np.asarray(run.train_mean, dtype=np.float64), scale=scale, n_frames=model_frames(run))
+    return RunData(
+        **parts, train_mean=np.asarray(run.train_mean, dtype=np.float64), scale=scale, n_frames=model_frames(run)
+    )
 
 
-def probe_output(model: torch.nn.Module, name: str, item_shape: tuple[int, ...], task: str, n_frames: int | None) -> None:
-    """Run a batch of two blank windows through ``model``; MerZooError naming both sides unless it gives the task's shape."""
+def probe_output(
+    model: torch.nn.Module, name: str, item_shape: tuple[int, ...], task: str, n_frames: int | None
+) -> None:
+    """Run two blank windows through ``model``; MerZooError naming both sides unless it gives the task's shape."""
     from mer_zoo.training.batches import forward
 
     shape = (2, 1, *item_shape) if len(item_shape) == 2 else (2, *item_shape)
@@ -117,9 +121,17 @@ def probe_output(model: torch.nn.Module, name: str, item_shape: tuple[int, ...],
             got = tuple(forward(model, torch.zeros(shape), n_frames).shape)
     except Exception as err:  # a plugin's model: any failure here would have failed mid-epoch
         cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise MerZooError(f"model {name!r} failed on a batch of windows {shape} for task {task!r} ({what}): {cause[:200]}") from None
+        raise MerZooError(
+            f"model {name!r} failed on a batch of windows {shape} for task {task!r} ({what}): {cause[:200]}"
+        ) from None
     if got != expected:
-        raise MerZooError(f"model {name!r} outputs {got} for a batch of windows {shape}, but task {task!r} needs {expected} ({what})")
+        raise MerZooError(
+            f"model {name!r} outputs {got} for a batch of windows {shape}, but task {task!r} needs {expected} ({what})"
+        )
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(map(str, ids))
 
 
 def _warn_split(split: Any, unlabelled: list[int], store: Path) -> None:
@@ -128,10 +140,9 @@ def _warn_split(split: Any, unlabelled: list[int], store: Path) -> None:
         absent = [i for i in ids if i not in unlabelled]
         dropped = [i for i in ids if i in unlabelled]
         if absent:
-            warn(f"split file, {part} part: {len(absent)} song ids not in {store}, left out: {', '.join(map(str, absent))}")
+            warn(f"split file, {part} part: {len(absent)} song ids not in {store}, left out: {_ids(absent)}")
         if dropped:
-            warn(f"split file, {part} part: {len(dropped)} songs without the task's labels, left out: "
-                 f"{', '.join(map(str, dropped))}")  # fmt: skip
+            warn(f"split file, {part} part: {len(dropped)} songs without the task's labels, left out: {_ids(dropped)}")
 
 
 def start_run(config: TrainConfig) -> Run:
