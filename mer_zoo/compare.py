@@ -128,13 +128,13 @@ _SHORT = {
         ("r_song", "r/song"), ("r_pooled", "r pooled"))},
 }  # fmt: skip
 # The terminal leaves out the spread over songs and the per-dimension baseline (the CSV and Markdown keep them).
-_TERMINAL_SKIP = {
+_TERMINAL_SKIP = frozenset(
     f"{d}_{m}" for d in ("arousal", "valence") for m in ("rmse_song_std", "r_song_std", "baseline_rmse_song")
-}
+)
 _TEXT = ("run", "model", "split")
 
 
-def _present(part: pd.DataFrame, skip: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def _present(part: pd.DataFrame, skip: frozenset[str] = frozenset()) -> list[str]:
     """The columns to show for one group, in its task's order, where some row has a value (std folded into figures)."""
     task = get_task(str(part["task"].iloc[0]))
     columns = [*BASE_COLUMNS[4:], *(name for name, _ in task.columns), *TAIL_COLUMNS]
@@ -161,7 +161,7 @@ def _spread_note(part: pd.DataFrame) -> str:
     return "; ± = std over folds" if std and part[std].notna().any().any() else ""
 
 
-def _groups(df: pd.DataFrame, skip: set[str] = frozenset()) -> list[tuple[int, pd.DataFrame, list[str]]]:  # type: ignore[assignment]
+def _groups(df: pd.DataFrame, skip: frozenset[str] = frozenset()) -> list[tuple[int, pd.DataFrame, list[str]]]:
     return [(int(g), part, _present(part, skip)) for g, part in df.groupby("group", sort=True)]
 
 

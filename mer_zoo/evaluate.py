@@ -58,6 +58,11 @@ def evaluate(
     store = Path(features) if features is not None else run.store_path
     found = require_same_features(store, run)
     check_task(task, run.model_name, 2, found)
+    if task.labels == "frames" and found["frames_per_window"] != run.frames_per_window:
+        raise MerZooError(
+            f"{store}: {found['frames_per_window']} label frames per window, but run {run.path} predicts "
+            f"{run.frames_per_window} (its store's); the dynamic task needs the same label rate"
+        )
     source, target = parse_scale(run.scale), task_scale(task, found["scales"], found["window_labels"])
     dev = resolve_device(device)
     use_all_cores()

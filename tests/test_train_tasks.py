@@ -203,3 +203,13 @@ def test_a_classical_model_is_fitted_once_on_window_vectors(cli: Cli, tiny: Path
     out = tmp_path / "again.json"
     assert cli(["evaluate", run, "--json", out]) == 0
     assert _json(out)["test"]["mse"] == pytest.approx(metrics["test"]["mse"], rel=1e-6)
+
+
+def test_a_dynamic_run_resumes_to_the_same_figures(cli: Cli, tiny: Path, tmp_path: Path) -> None:
+    args = ("--model", "crnn", "--task", "dynamic", "--opt", "hidden=8", "--seed", "4")
+    whole = _train(cli, tiny, tmp_path / "whole", *args, "--epochs", "2")
+    short = _train(cli, tiny, tmp_path / "short", *args, "--epochs", "1")
+    assert cli(["train", "--resume", short, "--epochs", "2"]) == 0
+    history = ["train_loss", "val_loss"]
+    assert pd.read_csv(short / "history.csv")[history].equals(pd.read_csv(whole / "history.csv")[history])
+    assert _json(short / "metrics.json")["test"] == _json(whole / "metrics.json")["test"]
