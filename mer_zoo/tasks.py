@@ -68,6 +68,7 @@ class Task:
     Attributes:
         name: ``window``, ``static`` or ``dynamic``.
         labels: ``window`` (window means), ``song`` (static labels) or ``frames`` (2 Hz values).
+        target: the training target of each window (``(2,)`` or ``(F, 2)``, NaN where unlabelled).
         pooling: ``none``, ``song_mean`` (a song's windows averaged) or ``hold`` (a window's
             value held over its frames; temporal models predict the frames themselves).
         unit: what the figures are computed on (``windows``, ``songs``, ``frames``).
@@ -78,6 +79,7 @@ class Task:
 
     name: str
     labels: str
+    target: str
     pooling: str
     unit: str
     description: str
@@ -88,19 +90,19 @@ class Task:
 _ROW_DIMS = ("r2", "pearson", "ccc")
 TASKS: dict[str, Task] = {
     "window": Task(
-        "window", "window", "none", "windows", "mean of the 2 Hz labels in each window, scored per window",
+        "window", "window", "(2,) window mean", "none", "windows", "mean of the 2 Hz labels in each window, scored per window",
         ("mse", "baseline_mse"),
         (("test_mse", "mse"), ("baseline_mse", "baseline_mse"),
          *((f"{d}_{m}", f"{d}.{m}") for d in ("arousal", "valence") for m in ("r2", "ccc"))),
     ),
     "static": Task(
-        "static", "song", "song_mean", "songs", "one value per song (mean of its windows), scored on songs",
+        "static", "song", "(2,) the song's static label", "song_mean", "songs", "one value per song (mean of its windows), scored on songs",
         ("mse", "baseline_mse"),
         (("test_mse", "mse"), ("baseline_mse", "baseline_mse"),
          *((f"{d}_{m}", f"{d}.{m}") for d in ("arousal", "valence") for m in ("rmse", *_ROW_DIMS))),
     ),
     "dynamic": Task(
-        "dynamic", "frames", "hold", "frames", "a value every 0.5 s, RMSE and r per song averaged over songs",
+        "dynamic", "frames", "(F, 2) the window's 2 Hz values", "hold", "frames", "a value every 0.5 s, RMSE and r per song averaged over songs",
         ("rmse_per_song", "baseline_rmse_per_song"),
         (("rmse_per_song", "rmse_per_song"), ("baseline_rmse_per_song", "baseline_rmse_per_song"),
          *(pair for d in ("arousal", "valence") for pair in (
