@@ -29,7 +29,7 @@ from mer_zoo.config import FeatureConfig
 from mer_zoo.data import FeatureDataset, Normalizer
 from mer_zoo.features.writer import SongFeatures, StoreWriter
 from mer_zoo.models import get_model
-from mer_zoo.train import make_loader, use_all_cores
+from mer_zoo.training import make_loader, use_all_cores
 
 WINDOWS_PER_SONG = 6
 

@@ -31,7 +31,7 @@ from mer_zoo.data import FeatureDataset, Normalizer, default_split
 from mer_zoo.features.store import FeatureStore
 from mer_zoo.metrics import SCALE, metrics_block
 from mer_zoo.models import get_model
-from mer_zoo.train import evaluate_model, make_loader
+from mer_zoo.training import evaluate_model, make_loader
 
 
 def vectors(store: Path, feature_set: str, seed: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from mer_zoo.models import get_model_info, list_models
-from mer_zoo.train import TrainConfig, train
+from mer_zoo.training import TrainConfig, train
 
 
 def built_ins() -> list[str]:

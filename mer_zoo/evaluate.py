@@ -1,48 +1,69 @@
-"""Re-score a run's best checkpoint, and compare runs in a leaderboard.
+"""Re-score a run's best checkpoint, on its own songs or on every song of another store.
 
-``evaluate(RUN)`` scores ``best.pt`` again on the run's own validation and test songs;
-``evaluate(RUN, features=OTHER)`` scores it on every song of another store whose feature
-settings equal the run's. ``compare(RUNS)`` reads each run's ``metrics.json`` into one
-table, best test MSE first.
+``evaluate(RUN)`` scores ``best.pt`` again on the run's validation and test songs, in its
+task's figures. ``evaluate(RUN, features=OTHER)`` scores it on every labelled song of another
+store whose feature settings fit the run's, which may be another corpus: predictions are then
+mapped linearly from the run's label scale onto the other store's (``Scale.map_to``), and the
+result names both corpora and both scales. Leaderboards are in :mod:`mer_zoo.compare`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from mer_zoo.errors import InputError, MerZooError
-from mer_zoo.metrics import SCALE, metrics_block
+from mer_zoo.errors import MerZooError
 from mer_zoo.runs import open_run
+from mer_zoo.scales import parse_scale
+from mer_zoo.tasks import (
+    TaskLabels,
+    check_task,
+    from_model,
+    get_task,
+    read_labels,
+    scale_label,
+    score,
+    task_scale,
+    unlabelled_songs,
+)
 
-__all__ = ["LEADERBOARD_COLUMNS", "compare", "evaluate", "leaderboard_markdown", "leaderboard_table"]
-
-LEADERBOARD_COLUMNS = [
-    "run", "model", "split", "test_songs", "test_windows", "test_mse", "baseline_mse", "vs_baseline",
-    "arousal_r2", "arousal_ccc", "valence_r2", "valence_ccc", "params", "train_seconds",
-]  # fmt: skip
+__all__ = ["evaluate"]
 
 
-def evaluate(run_dir: str | os.PathLike[str], features: str | os.PathLike[str] | None = None, *, device: str = "auto") -> dict[str, Any]:
-    """Score a run's ``best.pt``; with ``features`` on all songs of that store (same settings required).
+def _labelled(labels: TaskLabels, unlabelled: list[int]) -> np.ndarray:
+    return ~np.isin(labels.song_ids, unlabelled)
+
+
+def evaluate(
+    run_dir: str | os.PathLike[str], features: str | os.PathLike[str] | None = None, *, device: str = "auto"
+) -> dict[str, Any]:
+    """Score a run's ``best.pt``; with ``features`` on all labelled songs of that store.
 
     Returns:
         A dict shaped like ``metrics.json``: ``val`` and ``test`` blocks for the run's own
-        store, or one ``all`` block for another store.
+        store, or one ``all`` block for another store, with ``source`` and ``target``
+        (dataset, scale, store) and ``mapping`` (a sentence, or None when the scales agree).
     """
     from mer_zoo.data import FeatureDataset
     from mer_zoo.runs import require_same_features
-    from mer_zoo.train import evaluate_model, make_loader, resolve_device, use_all_cores
+    from mer_zoo.training.batches import evaluate_model, make_loader
+    from mer_zoo.training.runtime import resolve_device, use_all_cores
+    from mer_zoo.training.setup import model_frames
 
     run = open_run(run_dir)
+    task = get_task(run.task)
     store = Path(features) if features is not None else run.store_path
-    require_same_features(store, run)
+    found = require_same_features(store, run)
+    check_task(task, run.model_name, 2, found)
+    if task.labels == "frames" and found["frames_per_window"] != run.frames_per_window:
+        raise MerZooError(
+            f"{store}: {found['frames_per_window']} label frames per window, but run {run.path} predicts "
+            f"{run.frames_per_window} (its store's); the dynamic task needs the same label rate"
+        )
+    source, target = parse_scale(run.scale), task_scale(task, found["scales"], found["window_labels"])
     dev = resolve_device(device)
     use_all_cores()
     model = run.build_model("best.pt", dev)
@@ -51,118 +72,49 @@ def evaluate(run_dir: str | os.PathLike[str], features: str | os.PathLike[str] |
     if features is None:
         parts = {part: FeatureDataset(store, part, songs=split, **read) for part in ("val", "test")}
         split_info: dict[str, Any] = {"kind": split.kind, "params": split.params,
-                                      "songs": {p: len(split.part(p)) for p in ("train", "val", "test")}}
+                                      "songs": {p: len(split.part(p)) for p in ("train", "val", "test")}}  # fmt: skip
     else:
         parts = {"all": FeatureDataset(store, "all", **read)}
-        split_info = {"kind": "all songs of another store", "params": {}, "songs": {"all": len(set(parts["all"].song_ids.tolist()))}}
+        split_info = {
+            "kind": "all songs of another store",
+            "params": {},
+            "songs": {"all": len(set(parts["all"].song_ids.tolist()))},
+        }
+    mapped = features is not None and (source.low, source.high) != (target.low, target.high)
+    ours = run.config["store"].get("dataset")
     result: dict[str, Any] = {
         "run": str(run.path),
         "model": run.model_name,
         "model_options": run.model_options,
-        "scale": SCALE,
+        "task": task.name,
+        "unit": task.unit,
+        "scale": scale_label(target),
+        "dataset": found["dataset"],
         "split": split_info,
         "features": str(store.resolve()),
         "checkpoint": "best.pt",
-    }
+        "source": {"dataset": ours, "scale": run.scale, "store": str(run.store_path)},
+        "target": {"dataset": found["dataset"], "scale": scale_label(target), "store": str(store.resolve())},
+        "mapping": (
+            f"predictions mapped linearly from the run's scale {run.scale} ({ours}) "
+            f"onto {scale_label(target)} ({found['dataset']})"
+            if mapped else None
+        ),
+    }  # fmt: skip
+    train_mean = source.map_to(np.asarray(run.train_mean), target) if mapped else np.asarray(run.train_mean)
+    skip = unlabelled_songs(task, store) if features is not None else []
     for name, ds in parts.items():
-        loader = make_loader(ds, 128, shuffle=False)
-        preds = evaluate_model(model, loader, dev)
-        result[name] = metrics_block(np.asarray(ds.targets), preds, np.asarray(ds.song_ids), run.train_mean)
+        preds = evaluate_model(model, make_loader(ds, 128, shuffle=False), dev, model_frames(run))
+        labels = read_labels(task, store, ds.rows)
+        keep = _labelled(labels, skip)
+        if not keep.any():
+            raise MerZooError(f"{store}: no song has {task.name} labels")
+        labels = TaskLabels(
+            labels.targets[keep],
+            labels.song_ids[keep],
+            None if labels.frame_times is None else labels.frame_times[keep],
+        )
+        preds = from_model(preds[keep], source)
+        preds = source.map_to(preds, target) if mapped else preds
+        result[name] = score(task, labels, preds, train_mean)
     return result
-
-
-def _read_metrics(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "metrics.json"
-    if not path.is_file():
-        raise MerZooError(f"{run_dir}: no metrics.json (the run did not finish; continue it with `mer-zoo train --resume {run_dir}`)")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise MerZooError(f"{path}: unreadable metrics ({err})") from None
-
-
-def compare(run_dirs: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
-    """One row per run from its ``metrics.json`` (test part), sorted by test MSE.
-
-    ``vs_baseline`` is test MSE divided by the mean baseline's on the same windows.
-    ``attrs["same_test_songs"]`` says whether every run was tested on the same songs.
-    """
-    if not run_dirs:
-        raise InputError("compare needs at least one run directory")
-    rows, test_sets = [], set()
-    for d in run_dirs:
-        run = open_run(d)
-        m = _read_metrics(run.path)
-        t = m["test"]
-        test_sets.add(tuple(sorted(run.split().test)))
-        rows.append({
-            "run": run.path.name,
-            "model": m["model"],
-            "split": m["split"]["kind"],
-            "test_songs": t["n_songs"],
-            "test_windows": t["n_windows"],
-            "test_mse": t["mse"],
-            "baseline_mse": t["baseline_mse"],
-            "vs_baseline": t["mse"] / t["baseline_mse"] if t["baseline_mse"] else None,
-            "arousal_r2": t["arousal"]["r2"],
-            "arousal_ccc": t["arousal"]["ccc"],
-            "valence_r2": t["valence"]["r2"],
-            "valence_ccc": t["valence"]["ccc"],
-            "params": m.get("params"),
-            "train_seconds": m.get("train_seconds"),
-        })  # fmt: skip
-    df = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS).sort_values("test_mse", kind="stable").reset_index(drop=True)
-    df.attrs["same_test_songs"] = len(test_sets) == 1
-    return df
-
-
-_FORMATS = {
-    "test_mse": "{:.4f}", "baseline_mse": "{:.4f}", "vs_baseline": "{:.2f}",
-    "arousal_r2": "{:.3f}", "arousal_ccc": "{:.3f}", "valence_r2": "{:.3f}", "valence_ccc": "{:.3f}",
-    "params": "{:,}", "train_seconds": "{:.1f}",
-}  # fmt: skip
-
-
-def _cells(df: pd.DataFrame) -> list[list[str]]:
-    out = []
-    for row in df.itertuples(index=False):
-        cells = []
-        for col, value in zip(df.columns, row):
-            if value is None or (isinstance(value, float) and np.isnan(value)):
-                cells.append("-")
-            else:
-                cells.append(_FORMATS.get(col, "{}").format(value))
-        out.append(cells)
-    return out
-
-
-def leaderboard_markdown(df: pd.DataFrame) -> str:
-    """The leaderboard as a GitHub Markdown table (MSE on scale [-1, 1])."""
-    right = {c for c in df.columns if c not in ("run", "model", "split")}
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "|".join("---:" if c in right else "---" for c in df.columns) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in _cells(df)]
-    return "\n".join(lines) + "\n"
-
-
-_SHORT = {
-    "test_songs": "songs", "test_windows": "windows", "test_mse": "MSE", "baseline_mse": "mean MSE",
-    "vs_baseline": "ratio", "arousal_r2": "A R²", "arousal_ccc": "A CCC", "valence_r2": "V R²",
-    "valence_ccc": "V CCC", "train_seconds": "train s",
-}  # fmt: skip
-
-
-def leaderboard_table(df: pd.DataFrame, title: str = "") -> Any:
-    """The leaderboard as a rich table for the terminal (short headers; the CSV has the full names)."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(
-        title=title or f"leaderboard: test part, scale {SCALE}, lower MSE is better",
-        caption="ratio = MSE / mean-baseline MSE on the same windows; A = arousal, V = valence",
-        box=box.SIMPLE_HEAD,
-    )
-    for col in df.columns:
-        table.add_column(_SHORT.get(col, col), justify="left" if col in ("run", "model", "split") else "right")
-    for cells in _cells(df):
-        table.add_row(*cells)
-    return table

@@ -3,7 +3,11 @@
 Every function takes two equal-length 1-D arrays, ``y_true`` and ``y_pred``. Figures that
 are undefined for the input (Pearson's r when either side is constant, R² when the targets
 are constant, CCC when both sides are the same constant) are ``nan``, never a warning or an
-exception; ``metrics_block`` writes them to JSON as ``null``.
+exception; the blocks write them to JSON as ``null``.
+
+``metrics_block`` scores rows (windows, or songs after pooling); ``per_song_block`` scores
+frame sequences the MediaEval 2015 way: RMSE and Pearson's r per song, averaged over songs
+with their (population) std, next to the same figures pooled over every frame.
 """
 
 from __future__ import annotations
@@ -13,10 +17,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DIMENSIONS", "SCALE", "ccc", "dimension_metrics", "metrics_block", "mse", "pearson", "r2", "rmse"]
+__all__ = [
+    "DIMENSIONS",
+    "ccc",
+    "dimension_metrics",
+    "mean_std",
+    "metrics_block",
+    "mse",
+    "pearson",
+    "per_song_block",
+    "r2",
+    "rmse",
+]
 
 DIMENSIONS = ("arousal", "valence")
-SCALE = "[-1, 1]"
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -95,11 +109,11 @@ def metrics_block(
     song_ids: Sequence[int] | np.ndarray,
     train_mean: Sequence[float] | np.ndarray,
 ) -> dict[str, Any]:
-    """The ``metrics.json`` entry for one part of a split (``test`` or ``val``).
+    """The ``metrics.json`` entry for one part of a split (``test`` or ``val``), one row per window or song.
 
     Args:
-        targets: ``(n, 2)`` true ``[arousal, valence]`` per window, scale [-1, 1].
-        predictions: ``(n, 2)`` predicted values for the same windows.
+        targets: ``(n, 2)`` true ``[arousal, valence]`` per row (window, or song), on the task's scale.
+        predictions: ``(n, 2)`` predicted values for the same rows.
         song_ids: the song of each window (counts the songs).
         train_mean: ``[arousal, valence]`` mean of the training targets: the mean
             baseline, scored on the same windows as ``baseline_mse``.
@@ -121,4 +135,59 @@ def metrics_block(
     }
     for i, name in enumerate(DIMENSIONS):
         block[name] = {k: _finite_or_none(v) for k, v in dimension_metrics(t[:, i], p[:, i]).items()}
+    return block
+
+
+def mean_std(values: Sequence[float] | np.ndarray) -> dict[str, Any]:
+    """``mean`` and population ``std`` of the finite ``values``, and ``n``, how many there were (None when none)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size)}
+
+
+def per_song_block(
+    targets: np.ndarray,
+    predictions: np.ndarray,
+    song_ids: Sequence[int] | np.ndarray,
+    train_mean: Sequence[float] | np.ndarray,
+) -> dict[str, Any]:
+    """Frame-level figures for one part: per song averaged over songs (MediaEval 2015), and pooled.
+
+    Args:
+        targets: ``(m, 2)`` true ``[arousal, valence]`` per frame (every frame once, no NaN).
+        predictions: ``(m, 2)`` predictions for the same frames.
+        song_ids: ``(m,)`` the song of each frame.
+        train_mean: the mean baseline's ``[arousal, valence]``.
+
+    Returns:
+        ``n_songs``, ``n_frames``, pooled ``mse`` and ``baseline_mse`` (both dimensions), and per
+        dimension ``per_song`` (``rmse`` and ``pearson``: ``mean``, ``std`` over songs, ``n``
+        songs where defined), ``baseline_per_song`` (``rmse`` of the mean baseline), ``pooled``
+        (``mse``, ``rmse``, ``r2``, ``pearson``, ``ccc`` over all frames).
+    """
+    t = np.asarray(targets, dtype=np.float64).reshape(-1, 2)
+    p = np.asarray(predictions, dtype=np.float64).reshape(-1, 2)
+    songs = np.asarray(song_ids).ravel()
+    if t.shape != p.shape or songs.size != t.shape[0]:
+        raise ValueError(f"targets are {t.shape}, predictions {p.shape}, song ids {songs.shape}")
+    base = np.broadcast_to(np.asarray(train_mean, dtype=np.float64).reshape(1, 2), t.shape)
+    order = np.argsort(songs, kind="stable")
+    cuts = np.flatnonzero(np.diff(songs[order])) + 1
+    groups = np.split(order, cuts)
+    block: dict[str, Any] = {
+        "n_songs": len(groups),
+        "n_frames": int(t.shape[0]),
+        "mse": mse(t, p),
+        "baseline_mse": mse(t, base),
+    }
+    for i, name in enumerate(DIMENSIONS):
+        rmses = [rmse(t[g, i], p[g, i]) for g in groups]
+        rs = [pearson(t[g, i], p[g, i]) if g.size > 1 else float("nan") for g in groups]
+        block[name] = {
+            "per_song": {"rmse": mean_std(rmses), "pearson": mean_std(rs)},
+            "baseline_per_song": {"rmse": mean_std([rmse(t[g, i], base[g, i]) for g in groups])},
+            "pooled": {k: _finite_or_none(v) for k, v in dimension_metrics(t[:, i], p[:, i]).items()},
+        }
     return block

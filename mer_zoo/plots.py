@@ -23,7 +23,7 @@ _QUADRANTS = (
     (-0.5, 0.5, "angry / tense"),
     (-0.5, -0.5, "sad / depressed"),
     (0.5, -0.5, "calm / relaxed"),
-)
+)  # positions as fractions of the half-range from the scale's centre
 
 
 def plot_curves(history: pd.DataFrame, out: str | Path, *, title: str = "") -> Path:
@@ -37,7 +37,7 @@ def plot_curves(history: pd.DataFrame, out: str | Path, *, title: str = "") -> P
         ax.axvline(best["epoch"], color="0.6", ls=":", label=f"best (epoch {int(best['epoch'])})")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE loss")
+    ax.set_ylabel("loss (MSE on the task's targets)")
     ax.set_title(title or "loss curves")
     ax.grid(alpha=0.3)
     if len(history):
@@ -53,13 +53,15 @@ def plot_va(
     out: str | Path,
     *,
     title: str = "valence-arousal path",
+    scale: tuple[float, float] = (-1.0, 1.0),
 ) -> Path:
     """Draw each song's path over its windows on the valence-arousal plane.
 
     Args:
-        paths: song label -> ``(valence, arousal)`` arrays in window order, scale [-1, 1].
+        paths: song label -> ``(valence, arousal)`` arrays in time order (one point for a song-level value).
         out: the PNG to write.
         title: the figure title.
+        scale: the labels' ``(low, high)``; the axes span it and cross at its centre.
 
     Returns:
         ``out``. Segments are coloured from light (first window) to dark (last), arrows
@@ -67,10 +69,13 @@ def plot_va(
     """
     fig = Figure(figsize=(6, 6), dpi=100)
     ax = fig.add_subplot()
-    ax.axhline(0, color="0.7", lw=0.8)
-    ax.axvline(0, color="0.7", lw=0.8)
+    low, high = float(scale[0]), float(scale[1])
+    centre, half = (low + high) / 2, (high - low) / 2
+    ax.axhline(centre, color="0.7", lw=0.8)
+    ax.axvline(centre, color="0.7", lw=0.8)
     for x, y, text in _QUADRANTS:
-        ax.text(x, y, text, ha="center", va="center", color="0.55", fontsize=9, style="italic")
+        ax.text(centre + x * half, centre + y * half, text, ha="center", va="center", color="0.55", fontsize=9,
+                style="italic")  # fmt: skip
     cmaps = ("Blues", "Oranges", "Greens", "Reds", "Purples", "Greys")
     for k, (label, (valence, arousal)) in enumerate(paths.items()):
         v = np.asarray(valence, dtype=float)
@@ -92,11 +97,11 @@ def plot_va(
                 )
         ax.scatter(v, a, c=shade[: len(v)], cmap=cmap, vmin=0, vmax=1, s=18, zorder=3)
         ax.scatter(v[:1], a[:1], s=70, facecolors="none", edgecolors=colormaps[cmap](0.85), zorder=4, label=label)
-    ax.set_xlim(-1, 1)
-    ax.set_ylim(-1, 1)
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
     ax.set_aspect("equal")
-    ax.set_xlabel("valence")
-    ax.set_ylabel("arousal")
+    ax.set_xlabel(f"valence (scale {low:g}..{high:g})")
+    ax.set_ylabel(f"arousal (scale {low:g}..{high:g})")
     ax.set_title(title)
     if paths:
         ax.legend(loc="lower left", fontsize=8, title="start of each song", title_fontsize=8)

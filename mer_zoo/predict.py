@@ -1,8 +1,16 @@
-"""Arousal and valence per window for any audio file, with a trained run's settings.
+"""Arousal and valence for any audio file, with a trained run's settings, shaped by the run's task.
 
 Windows start at 0 s and advance by the run's ``hop_s``, each ``clip_s`` long, over the
-whole file at any sample rate or channel count; the spectrograms are made with the run's
-recorded feature settings and normalised with the run's normaliser.
+whole file at any sample rate or channel count; the features are made with the run's
+recorded settings and normalised with the run's normaliser. What comes out follows the task:
+
+- ``window``: one row per window (``file, window, start_s, end_s, arousal, valence``);
+- ``static``: one row per file, the mean of its windows (``file, n_windows, arousal, valence``);
+- ``dynamic``: one row every 0.5 s (``file, time_s, arousal, valence``); a temporal model
+  predicts each frame, a window model's value is held over its window's frames, and frames
+  that overlapping windows share get the mean of their predictions.
+
+:func:`load_predictor` loads a run once; :func:`predict_file` is the per-file core.
 """
 
 from __future__ import annotations
@@ -11,31 +19,172 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mer_zoo.errors import InputError, MerZooError
-from mer_zoo.runs import open_run
+from mer_zoo.runs import Run, open_run
+from mer_zoo.scales import parse_scale
+from mer_zoo.tasks import from_model, hold
 
-__all__ = ["PREDICTION_COLUMNS", "Predictions", "predict"]
+__all__ = ["PREDICTION_COLUMNS", "Predictions", "Predictor", "load_predictor", "predict", "predict_file", "rows_of", "stream"]
 
-PREDICTION_COLUMNS = ["file", "window", "start_s", "end_s", "arousal", "valence"]
+PREDICTION_COLUMNS = {
+    "window": ["file", "window", "start_s", "end_s", "arousal", "valence"],
+    "static": ["file", "n_windows", "arousal", "valence"],
+    "dynamic": ["file", "time_s", "arousal", "valence"],
+}
+
+
+@dataclass
+class Predictor:
+    """A run loaded for prediction: its model on a device, normaliser, extractor and task."""
+
+    run: Run
+    model: Any
+    device: Any
+    normalizer: Any
+    extractor: Any
+    n_frames: int | None
+    batch_size: int = 64
+
+    @property
+    def task(self) -> str:
+        """The run's task: what one row of its predictions is."""
+        return self.run.task
+
+
+def load_predictor(run_dir: str | os.PathLike[str], *, device: str = "auto", batch_size: int = 64) -> Predictor:
+    """Open a run and load its ``best.pt`` for prediction."""
+    from mer_zoo.training.runtime import resolve_device
+    from mer_zoo.training.setup import model_frames
+
+    run = open_run(run_dir)
+    dev = resolve_device(device)
+    return Predictor(
+        run, run.build_model("best.pt", dev), dev, run.normalizer(), run.extractor(), model_frames(run), batch_size
+    )
+
+
+def _window_outputs(predictor: Predictor, features: np.ndarray) -> np.ndarray:
+    """One file's model outputs on the run's scale: ``(n, 2)``, or ``(n, F, 2)`` (temporal model, dynamic task)."""
+    import torch
+
+    from mer_zoo.data import pool_frames
+    from mer_zoo.training.batches import forward
+
+    values = pool_frames(features) if predictor.run.as_vector else features
+    x = torch.from_numpy(np.ascontiguousarray(predictor.normalizer(values), dtype=np.float32))
+    x = x.unsqueeze(1) if x.ndim == 3 else x
+    step = predictor.batch_size
+    with torch.no_grad():
+        out = [
+            forward(predictor.model, x[i : i + step].to(predictor.device), predictor.n_frames).float().cpu()
+            for i in range(0, len(x), step)
+        ]
+    return from_model(torch.cat(out).numpy(), parse_scale(predictor.run.scale))
+
+
+def _frames_table(name: str, starts: np.ndarray, outputs: np.ndarray, clip_s: float, n_frames: int) -> pd.DataFrame:
+    frames = hold(outputs, n_frames)
+    times = starts[:, None] + (clip_s / n_frames) * np.arange(n_frames)[None, :]
+    table = pd.DataFrame({"time_s": np.round(times.reshape(-1), 6), "arousal": frames[..., 0].reshape(-1),
+                          "valence": frames[..., 1].reshape(-1)})  # fmt: skip
+    table = table.groupby("time_s", sort=True, as_index=False).mean()
+    table.insert(0, "file", name)
+    return table
+
+
+def predict_file(predictor: Predictor, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """One file's predictions in the run's task's rows; MerZooError when it cannot be decoded or is too short."""
+    from mer_zoo.features.extract import extract_file
+
+    features, starts = extract_file(Path(path), predictor.run.feature_config, [predictor.extractor])
+    return rows_of(predictor, str(path), features, starts)
+
+
+def rows_of(predictor: Predictor, name: str, features: dict[str, np.ndarray], starts: np.ndarray) -> pd.DataFrame:
+    """The rows of one file whose windows (starting at ``starts``) were already featurised."""
+    config = predictor.run.feature_config
+    outputs = _window_outputs(predictor, features[predictor.extractor.name])
+    starts = np.asarray(starts, dtype=np.float64)
+    if predictor.task == "dynamic":
+        return _frames_table(name, starts, outputs, config.clip_s, predictor.run.frames_per_window)
+    if predictor.task == "static":
+        mean = outputs.reshape(len(starts), 2).mean(axis=0)
+        return pd.DataFrame(
+            {"file": [name], "n_windows": [len(starts)], "arousal": [mean[0]], "valence": [mean[1]]}
+        )
+    return pd.DataFrame({
+        "file": name, "window": np.arange(len(starts)), "start_s": starts, "end_s": starts + config.clip_s,
+        "arousal": outputs[:, 0], "valence": outputs[:, 1],
+    })  # fmt: skip
+
+
+def stream(
+    run_dir: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]],
+    out: Path,
+    *,
+    device: str = "auto",
+    workers: int = 2,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> Any:
+    """Predict every audio file ``inputs`` name into the CSV ``out``, extracting on Dask workers.
+
+    Files already in ``out`` are skipped (a rerun continues a stopped one); see
+    :mod:`mer_zoo.predict_many`. Returns its ``StreamSummary``.
+    """
+    from mer_zoo.features.extract import ExtractJob
+    from mer_zoo.predict_many import collect_audio, stream_predictions
+
+    files = collect_audio(inputs)
+    predictor = load_predictor(run_dir, device=device)
+    run = predictor.run
+    job = ExtractJob(run.feature_config, (predictor.extractor,), run.frames_per_window)
+    return stream_predictions(
+        files, out, job, lambda name, features, starts: rows_of(predictor, name, features, np.asarray(starts)),
+        workers=workers, scheduler=scheduler, progress=progress,
+    )  # fmt: skip
 
 
 @dataclass
 class Predictions:
-    """Per-window predictions, and the files that could not be read (path, one-line reason)."""
+    """The predictions (rows per the run's task), the files that could not be read, and the task and scale."""
 
     table: pd.DataFrame
     failures: list[tuple[str, str]] = field(default_factory=list)
+    task: str = "window"
+    scale: str = "[-1, 1]"
 
     def paths(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Each file's ``(valence, arousal)`` path over its windows, for :func:`mer_zoo.plots.plot_va`."""
+        """Each file's ``(valence, arousal)`` path over time (one point for a static run), for ``plot_va``."""
         return {
             Path(name).name: (g["valence"].to_numpy(), g["arousal"].to_numpy())
             for name, g in self.table.groupby("file", sort=False)
         }
+
+    def summary_lines(self) -> list[str]:
+        """One line per file for the terminal, and one naming the task, the rows and the scale."""
+        lines = []
+        for name, g in self.table.groupby("file", sort=False):
+            a, v = g["arousal"].mean(), g["valence"].mean()
+            if self.task == "static":
+                lines.append(
+                    f"{name}: arousal {a:.3f}, valence {v:.3f} (mean of {int(g['n_windows'].iloc[0])} windows)"
+                )
+            elif self.task == "dynamic":
+                lines.append(f"{name}: {len(g)} values from {g['time_s'].min():g} to {g['time_s'].max():g} s, "
+                             f"mean arousal {a:+.3f}, valence {v:+.3f}")  # fmt: skip
+            else:
+                lines.append(f"{name}: {len(g)} windows, mean arousal {a:+.3f}, valence {v:+.3f}")
+        rows = {"window": "windows", "static": "songs", "dynamic": "0.5-s frames"}[self.task]
+        files = self.table["file"].nunique()
+        lines.append(f"task {self.task}: {len(self.table)} rows ({rows}) from {files} files, scale {self.scale}")
+        return lines
 
 
 def predict(
@@ -45,52 +194,30 @@ def predict(
     device: str = "auto",
     batch_size: int = 64,
 ) -> Predictions:
-    """Predict every window of every file with the run's ``best.pt``.
+    """Predict every file with the run's ``best.pt``, in the rows the run's task gives.
 
     A missing file is an InputError before any work; a file that fails to decode (or is
     shorter than one window) is recorded in ``failures`` and the others are still predicted.
     """
-    import torch
-
-    from mer_zoo.data import pool_frames
-    from mer_zoo.features.extract import extract_file
-    from mer_zoo.train import resolve_device, use_all_cores
+    from mer_zoo.training.runtime import use_all_cores
 
     paths = [Path(p) for p in audio_paths]
     if not paths:
         raise InputError("predict needs at least one audio file")
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise InputError(f"{missing[0]}: no such audio file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    run = open_run(run_dir)
-    config = run.feature_config
-    dev = resolve_device(device)
+        raise InputError(
+            f"{missing[0]}: no such audio file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
+    predictor = load_predictor(run_dir, device=device, batch_size=batch_size)
     use_all_cores()
-    model = run.build_model("best.pt", dev)
-    normalizer = run.normalizer()
-    extractor = run.extractor()
     frames: list[pd.DataFrame] = []
     failures: list[tuple[str, str]] = []
     for path in paths:
         try:
-            features, starts = extract_file(path, config, [extractor])
+            frames.append(predict_file(predictor, path))
         except MerZooError as err:
             failures.append((str(path), str(err)))
-            continue
-        values = features[extractor.name]
-        values = pool_frames(values) if run.as_vector else values
-        x = torch.from_numpy(np.ascontiguousarray(normalizer(values), dtype=np.float32))
-        x = x.unsqueeze(1) if x.ndim == 3 else x
-        with torch.no_grad():
-            out = torch.cat([model(x[i : i + batch_size].to(dev)).float().cpu() for i in range(0, len(x), batch_size)])
-        starts = np.asarray(starts, dtype=np.float64)
-        frames.append(pd.DataFrame({
-            "file": str(path),
-            "window": np.arange(len(starts)),
-            "start_s": starts,
-            "end_s": starts + config.clip_s,
-            "arousal": out[:, 0].numpy(),
-            "valence": out[:, 1].numpy(),
-        }))  # fmt: skip
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PREDICTION_COLUMNS)
-    return Predictions(table=table[PREDICTION_COLUMNS], failures=failures)
+    columns = PREDICTION_COLUMNS[predictor.task]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return Predictions(table=table[columns], failures=failures, task=predictor.task, scale=predictor.run.scale)

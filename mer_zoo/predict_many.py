@@ -184,7 +184,7 @@ def _done_files(out: Path) -> set[str]:
         files = pd.read_csv(out, usecols=["file"])["file"].astype(str).tolist()
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return set()
-    return set(files[: -1 or None]) if files else set()
+    return set(files) - {files[-1]} if files else set()
 
 
 class _Appender:

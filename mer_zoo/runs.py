@@ -1,13 +1,14 @@
 """A run directory on disk: its file names, checkpoints, and rebuilding its model.
 
-Layout (written by :func:`mer_zoo.train.train`)::
+Layout (written by :func:`mer_zoo.training.train`)::
 
-    RUN/config.json    every setting, the store's path and feature settings, the split's
-                       song ids, the normaliser and the training-target mean
+    RUN/config.json    every setting (task included), the store's path, feature settings and
+                       label scales, the split's song ids, the normaliser, the training-target mean
     RUN/history.csv    epoch, train_loss, val_loss, lr, seconds, data_seconds
     RUN/best.pt        the weights with the lowest validation loss
     RUN/last.pt        the latest epoch plus optimiser, scheduler and RNG state (resume)
-    RUN/metrics.json   validation and test figures of best.pt against the mean baseline
+    RUN/metrics.json   validation and test figures of best.pt against the mean baseline, in
+                       the task's figures and on its scale
     RUN/curves.png     the loss curves
 
 Checkpoints hold only tensors and plain Python values, so they load with
@@ -142,6 +143,22 @@ class Run:
         return bool(self.config["store"].get("as_vector", False))
 
     @property
+    def task(self) -> str:
+        """The task the run was trained for (``window`` for runs that predate tasks)."""
+        return str(self.config["train"].get("task", "window"))
+
+    @property
+    def scale(self) -> str:
+        """The scale of the run's targets and predictions, e.g. ``[-1, 1]``."""
+        return str(self.config.get("scale", "[-1, 1]"))
+
+    @property
+    def frames_per_window(self) -> int:
+        """The 2 Hz label frames in each of the store's windows (the dynamic task's F)."""
+        recorded = self.config["store"].get("frames_per_window")
+        return int(recorded) if recorded else max(1, round(self.feature_config.clip_s * 2))
+
+    @property
     def store_path(self) -> Path:
         """The store the run was trained on."""
         return Path(self.config["store"]["path"])
@@ -208,18 +225,24 @@ def store_record(path: Path, feature_set: str = "mel") -> dict[str, Any]:
             "set": {"name": spec.name, "kind": spec.kind, "shape": list(spec.shape), **spec.settings()},
             "scales": {labels: str(store.scale(labels)) for labels in ("dynamic", "static")},
             "window_labels": store.window_labels,
+            "frames_per_window": int(store.describe()["labels"]["frames_per_window"]),
+            "label_rate_hz": float(store.attrs.get("label_rate_hz", 2.0)),
             "song_ids": sorted(int(s) for s in store.songs["song_id"]),
         }
 
 
 def require_same_features(store: Path, run: Run) -> dict[str, Any]:
-    """The store's record; MerZooError naming both sides when its windows or set differ from the run's."""
+    """The store's record; MerZooError naming both sides when its windows or set differ from the run's.
+
+    What shapes the model's input must match (sample rate, window length, the set's settings);
+    where the windows sit (``start_s``, ``hop_s``) may differ, as between corpora.
+    """
     found = store_record(store, run.feature_set)
     ours = run.config["store"]
     diffs = [
         f"{k} {v} vs {found['feature_config'][k]}"
         for k, v in ours["feature_config"].items()
-        if k in ("sample_rate", "start_s", "clip_s", "hop_s") or run.feature_set == "mel"
+        if k in ("sample_rate", "clip_s") or (run.feature_set == "mel" and k not in ("start_s", "hop_s"))
         if found["feature_config"].get(k) != v
     ]
     if "set" in ours and {k: ours["set"][k] for k in ("extractor", "version", "config")} != {

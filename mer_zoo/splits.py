@@ -6,14 +6,22 @@ Three kinds, all deterministic for a given seed and recorded with a run as a JSO
 - ``kfold``: fold ``i`` of ``k`` (1-based) is the test part; validation is a seeded
   ``val_ratio`` share of the other folds' songs;
 - ``mediaeval2015``: the MediaEval 2015 protocol; train and validation come from songs with
-  ids up to 2000, the test part is songs 2001..2058 (ids above 2058 are left out).
+  ids up to 2000, the test part is songs 2001..2058 (ids above 2058 are left out);
+- ``file``: the song ids of each part read from a file (``file:split.json`` with
+  ``{"train": [...], "val": [...], "test": [...]}``) or from three text files of one id per
+  line (``file:train.txt,val.txt,test.txt``, the form Music2Emo publishes). Ids the store
+  lacks are left out and listed in the split's ``missing`` parameter.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +33,7 @@ __all__ = [
     "SPLIT_KINDS",
     "SongSplit",
     "check_disjoint",
+    "file_split",
     "kfold_split",
     "make_split",
     "mediaeval2015_split",
@@ -33,12 +42,12 @@ __all__ = [
 ]
 
 PARTS = ("train", "val", "test")
-SPLIT_KINDS = ("random", "kfold", "mediaeval2015")
+SPLIT_KINDS = ("random", "kfold", "mediaeval2015", "file")
 DEFAULT_RATIOS = (0.7, 0.15, 0.15)
 DEFAULT_VAL_RATIO = 0.15
 MEDIAEVAL_DEV_MAX = 2000
 MEDIAEVAL_TEST = (2001, 2058)
-_SPEC_HELP = "use random, random:TRAIN,VAL,TEST, kfold:I/K or mediaeval2015"
+_SPEC_HELP = "use random, random:TRAIN,VAL,TEST, kfold:I/K, mediaeval2015, file:SPLIT.json or file:TRAIN,VAL,TEST"
 
 
 @dataclass(frozen=True)
@@ -155,12 +164,81 @@ def mediaeval2015_split(song_ids: Sequence[int], seed: int = 0, val_ratio: float
     return SongSplit("mediaeval2015", {"seed": seed, "val_ratio": val_ratio}, tuple(train), tuple(val), tuple(test))
 
 
+_ID = re.compile(r"^(?:.*[/\\])?(\d+)(?:\.\w+)?$")
+
+
+def _as_id(value: Any) -> int | None:
+    """A song id from ``12``, ``"12"``, ``"12.mp3"`` or ``"audio/12.mp3"``; None when it is none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _ID.match(value.strip()) if isinstance(value, str) else None
+    return int(match.group(1)) if match else None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such split file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: unreadable split file ({err})") from None
+
+
+def _read_ids(path: Path, part: str) -> list[int]:
+    """Song ids of one text file (one per line, ``#`` comments and blank lines skipped)."""
+    ids = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if text:
+            song = _as_id(text)
+            if song is None:
+                raise InputError(f"{path}:{number}: {text!r} is not a song id (the {part} part; one id per line)")
+            ids.append(song)
+    return ids
+
+
+def _read_json_ids(path: Path) -> dict[str, list[int]]:
+    try:
+        data = json.loads(_read_text(path))
+    except ValueError as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict) or any(not isinstance(data.get(part), list) for part in PARTS):
+        raise InputError(f'{path}: expected a JSON object with lists "train", "val" and "test" of song ids')
+    out = {}
+    for part in PARTS:
+        ids = [_as_id(v) for v in data[part]]
+        if None in ids:
+            raise InputError(f"{path}: the {part} list holds {data[part][ids.index(None)]!r}, not a song id")
+        out[part] = [int(i) for i in ids if i is not None]
+    return out
+
+
+def file_split(paths: Sequence[str | os.PathLike[str]], song_ids: Sequence[int]) -> SongSplit:
+    """The split a file gives: one JSON file, or three text files (train, val, test).
+
+    Ids in a file but not in ``song_ids`` are left out and recorded in ``params["missing"]``
+    (per part); an id in two parts is an error.
+    """
+    files = [Path(p) for p in paths]
+    if len(files) == 1:
+        wanted = _read_json_ids(files[0])
+    elif len(files) == 3:
+        wanted = {part: _read_ids(path, part) for part, path in zip(PARTS, files)}
+    else:
+        raise InputError(f"file split needs one JSON file or three text files (train, val, test), got {len(files)}")
+    known = set(int(s) for s in song_ids)
+    parts = {part: sorted(set(ids) & known) for part, ids in wanted.items()}
+    missing = {part: sorted(set(ids) - known) for part, ids in wanted.items()}
+    params = {"files": [str(f.resolve()) for f in files], "missing": {p: v for p, v in missing.items() if v}}
+    return SongSplit("file", params, *(tuple(parts[part]) for part in PARTS))
+
+
 def make_split(kind: str, song_ids: Sequence[int], *, seed: int = 0, **params: Any) -> SongSplit:
     """Build a split of ``kind`` (see ``SPLIT_KINDS``) over ``song_ids``.
 
     Args:
         kind: ``random`` (``ratios``), ``kfold`` (``fold``, ``k``, ``val_ratio``) or
-            ``mediaeval2015`` (``val_ratio``).
+            ``mediaeval2015`` (``val_ratio``) or ``file`` (``paths``: one JSON or three text files).
         song_ids: the songs to split (duplicates are ignored).
         seed: the seed of every shuffle; the same seed gives the same split.
         **params: the options of that kind.
@@ -169,6 +247,8 @@ def make_split(kind: str, song_ids: Sequence[int], *, seed: int = 0, **params: A
         The split; a part left empty is a MerZooError.
     """
     makers = {"random": random_split, "kfold": kfold_split, "mediaeval2015": mediaeval2015_split}
+    if kind == "file":
+        return file_split(params.get("paths", ()), song_ids)
     if kind not in makers:
         raise InputError(f"unknown split kind {kind!r}: use {', '.join(SPLIT_KINDS)}")
     try:
@@ -178,8 +258,10 @@ def make_split(kind: str, song_ids: Sequence[int], *, seed: int = 0, **params: A
 
 
 def parse_split(spec: str, song_ids: Sequence[int], seed: int = 0) -> SongSplit:
-    """Build a split from a CLI string: ``random``, ``random:0.8,0.1,0.1``, ``kfold:2/5``, ``mediaeval2015``."""
+    """A split from a CLI string: ``random``, ``random:0.8,0.1,0.1``, ``kfold:2/5``, ``mediaeval2015``, ``file:...``."""
     kind, _, arg = spec.strip().partition(":")
+    if kind == "file" and arg:
+        return file_split([p.strip() for p in arg.split(",")], song_ids)
     try:
         if kind == "random":
             ratios = [float(r) for r in arg.split(",")] if arg else DEFAULT_RATIOS

@@ -64,14 +64,16 @@ def test_evaluate_on_all_songs_of_another_store(cli: Cli, cnn_run: Path, demo_st
 def test_compare_leaderboard(cli: Cli, cnn_run: Path, mean_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     md, csv = tmp_path / "board.md", tmp_path / "board.csv"
     assert cli(["compare", mean_run, cnn_run, "--markdown", md, "--csv", csv]) == 0
-    assert "leaderboard" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "group 1: task window (scale [-1, 1])" in captured.out and "warning" not in captured.err
     board = pd.read_csv(csv)
-    assert set(board["model"]) == {"cnn_small", "mean"}
+    assert set(board["model"]) == {"cnn_small", "mean"} and set(board["group"]) == {1}
     assert board["test_mse"].is_monotonic_increasing
     mean_row = board[board["model"] == "mean"].iloc[0]
     assert mean_row["vs_baseline"] == pytest.approx(1.0, rel=1e-5)  # the mean run is the baseline
     lines = md.read_text().splitlines()
-    assert lines[0].startswith("| run | model |") and len(lines) == 4
+    assert lines[0].startswith("**Group 1**: task window (scale [-1, 1]) on store features.h5 (deam), test part of split")
+    assert lines[2].startswith("| run | model | split | test_songs | test_mse |") and len(lines) == 6
 
 
 def test_compare_needs_finished_runs(cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,3 +124,78 @@ def test_evaluate_bad_paths(cli: Cli, cnn_run: Path, tmp_path: Path, capsys: pyt
     assert "no config.json" in capsys.readouterr().err
     assert cli(["evaluate", cnn_run, "--features", tmp_path / "none.h5"]) == 2
     assert "none.h5: no such feature store" in capsys.readouterr().err
+
+
+# --- tasks across the commands, and another corpus ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The same tiny songs twice: a DEAM-like store (-1..1, 1..9) and a PMEmo-like one with every label on 0..1."""
+    from task_stores import write_tiny_store
+
+    from mer_zoo.features.writer import StoreLabels
+
+    root = tmp_path_factory.mktemp("corpora")
+    deam = write_tiny_store(root / "deam.h5", n_songs=12, seed=5)
+    pmemo = write_tiny_store(root / "pmemo.h5", n_songs=12, seed=5, dataset="pmemo",
+                             labels=StoreLabels(dynamic_scale="0..1", static_scale="0..1"))  # fmt: skip
+    return deam, pmemo
+
+
+def _tiny_run(cli: Cli, store: Path, out: Path, *extra: Any) -> Path:
+    before = set(out.iterdir()) if out.exists() else set()
+    assert cli(["train", "--features", store, "--out", out, "--batch-size", "8", "--device", "cpu", "--epochs", "1", *extra]) == 0
+    (run,) = set(out.iterdir()) - before
+    return run
+
+
+@pytest.mark.parametrize(("task", "factor"), [("window", 0.25), ("static", 1 / 64), ("dynamic", 0.25)])
+def test_cross_corpus_evaluation_maps_predictions_onto_the_other_scale(
+    cli: Cli, tiny_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], task: str, factor: float
+) -> None:
+    deam, pmemo = tiny_pair
+    run = _tiny_run(cli, deam, tmp_path / "runs", "--model", "cnn_small", "--task", task)
+    own, other = tmp_path / "own.json", tmp_path / "other.json"
+    assert cli(["evaluate", run, "--features", deam, "--json", own]) == 0
+    capsys.readouterr()
+    assert cli(["evaluate", run, "--features", pmemo, "--json", other]) == 0
+    printed = capsys.readouterr().out
+    scale = "[1, 9]" if task == "static" else "[-1, 1]"
+    assert f"trained on deam (scale {scale}), scored on pmemo (scale [0, 1]): predictions mapped linearly" in printed
+    a, b = json.loads(own.read_text()), json.loads(other.read_text())
+    assert b["source"] == {"dataset": "deam", "scale": scale, "store": str(deam.resolve())}
+    assert b["target"]["dataset"] == "pmemo" and b["target"]["scale"] == b["scale"] == "[0, 1]"
+    assert a["mapping"] is None and "[0, 1] (pmemo)" in b["mapping"]
+    # the same songs on a linearly mapped scale: squared errors shrink by the squared factor, correlations stay
+    assert b["all"]["mse"] == pytest.approx(a["all"]["mse"] * factor, rel=1e-4)
+    assert b["all"]["baseline_mse"] == pytest.approx(a["all"]["baseline_mse"] * factor, rel=1e-4)
+    for key in ("arousal", "valence"):
+        assert json.dumps(b["all"][key]).count("null") == json.dumps(a["all"][key]).count("null")
+    if task != "dynamic":
+        assert b["all"]["arousal"]["r2"] == pytest.approx(a["all"]["arousal"]["r2"], abs=1e-4)
+    else:
+        assert b["all"]["arousal"]["per_song"]["pearson"]["mean"] == pytest.approx(
+            a["all"]["arousal"]["per_song"]["pearson"]["mean"], abs=1e-4
+        )
+
+
+def test_compare_never_ranks_different_tasks_together(
+    cli: Cli, tiny_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deam, _ = tiny_pair
+    out = tmp_path / "runs"
+    runs = {task: _tiny_run(cli, deam, out, "--model", "mean", "--task", task) for task in ("window", "static", "dynamic")}
+    other_seed = _tiny_run(cli, deam, out, "--model", "mean", "--seed", "9")
+    csv = tmp_path / "board.csv"
+    capsys.readouterr()
+    assert cli(["compare", *runs.values(), other_seed, "--csv", csv]) == 0
+    captured = capsys.readouterr()
+    assert "the runs fall into 4 groups (different tasks, stores or test songs)" in captured.err
+    board = pd.read_csv(csv)
+    assert board.groupby("group")["task"].nunique().max() == 1 and board["group"].nunique() == 4
+    assert {"test_mse", "rmse_per_song", "arousal_r_song"} <= set(board.columns)
+    dynamic = board[board["task"] == "dynamic"].iloc[0]
+    assert pd.isna(dynamic["test_mse"]) and dynamic["vs_baseline"] == pytest.approx(1.0, rel=1e-5)
+    for task in ("window", "static", "dynamic"):
+        assert f"task {task} (scale" in captured.out

@@ -91,3 +91,37 @@ def test_metrics_block() -> None:
     const = metrics.metrics_block(targets, np.zeros((12, 2)), songs, train_mean=[0, 0])
     assert const["arousal"]["pearson"] is None
     assert "NaN" not in json.dumps(const)
+
+
+def test_mean_std_skips_undefined_values() -> None:
+    assert metrics.mean_std([1.0, 3.0, float("nan")]) == {"mean": 2.0, "std": 1.0, "n": 2}
+    assert metrics.mean_std([float("nan")]) == {"mean": None, "std": None, "n": 0}
+
+
+def test_per_song_block_is_mediaeval_2015() -> None:
+    """RMSE and r per song, then mean and std over songs; pooled figures over every frame; json-safe."""
+    rng = np.random.default_rng(3)
+    songs = np.repeat([10, 20, 30], [40, 25, 60])
+    t = rng.uniform(-1, 1, (len(songs), 2))
+    p = 0.5 * t + rng.normal(0, 0.2, t.shape)
+    block = metrics.per_song_block(t, p, songs, train_mean=[0.1, -0.1])
+    assert block["n_songs"] == 3 and block["n_frames"] == len(songs)
+    for i, dim in enumerate(metrics.DIMENSIONS):
+        rmses = [math.sqrt(mean_squared_error(t[songs == s, i], p[songs == s, i])) for s in (10, 20, 30)]
+        rs = [pearsonr(t[songs == s, i], p[songs == s, i])[0] for s in (10, 20, 30)]
+        per_song = block[dim]["per_song"]
+        assert per_song["rmse"]["mean"] == pytest.approx(np.mean(rmses), rel=1e-12)
+        assert per_song["rmse"]["std"] == pytest.approx(np.std(rmses), rel=1e-12)
+        assert per_song["pearson"] == pytest.approx({"mean": np.mean(rs), "std": np.std(rs), "n": 3}, rel=1e-12)
+        assert block[dim]["pooled"]["pearson"] == pytest.approx(pearsonr(t[:, i], p[:, i])[0], rel=1e-12)
+        assert block[dim]["pooled"]["r2"] == pytest.approx(r2_score(t[:, i], p[:, i]), rel=1e-12)
+    json.dumps(block, allow_nan=False)
+
+
+def test_per_song_r_of_a_constant_prediction_is_left_out() -> None:
+    songs = np.repeat([1, 2], 5)
+    t = np.column_stack([np.linspace(-1, 1, 10)] * 2)
+    p = np.zeros_like(t)
+    block = metrics.per_song_block(t, p, songs, train_mean=[0.0, 0.0])
+    assert block["arousal"]["per_song"]["pearson"] == {"mean": None, "std": None, "n": 0}
+    assert block["arousal"]["per_song"]["rmse"]["n"] == 2 and block["mse"] == block["baseline_mse"]

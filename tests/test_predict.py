@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,3 +85,55 @@ def test_missing_file_stops_before_work(cli: Cli, cnn_run: Path, tmp_path: Path,
     assert cli(["predict", cnn_run, tmp_path / "nope.mp3", "--out", tmp_path / "p.csv"]) == 2
     assert "nope.mp3: no such audio file" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
+
+
+# --- task-shaped predictions ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def task_runs(cli: Cli, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One-epoch runs on a tiny 8-kHz, 16-band store: static, dynamic (window model, held), dynamic (temporal)."""
+    from task_stores import write_tiny_store
+
+    root = tmp_path_factory.mktemp("task_runs")
+    store = write_tiny_store(root / "tiny.h5", n_songs=8)
+    runs = {}
+    for name, model, task in (("static", "cnn_small", "static"), ("held", "cnn_small", "dynamic"), ("temporal", "crnn", "dynamic")):
+        out = root / name
+        args = ["train", "--model", model, "--task", task, "--features", store, "--out", out, "--epochs", "1"]
+        assert cli([*args, "--batch-size", "8", "--device", "cpu"]) == 0
+        (runs[name],) = out.iterdir()
+    return runs
+
+
+@pytest.fixture(scope="module")
+def tone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12.5 s at 8 kHz: two whole 5-s windows."""
+    path = tmp_path_factory.mktemp("tone") / "tone.wav"
+    t = np.arange(int(12.5 * 8000)) / 8000
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 440 * t) * (1 + t / 12.5), 8000)
+    return path
+
+
+def test_static_run_gives_one_row_per_file(cli: Cli, task_runs: dict[str, Path], tone: Path, tmp_path: Path) -> None:
+    csv, png = tmp_path / "static.csv", tmp_path / "static.png"
+    other = tmp_path / "other.wav"
+    shutil.copy(tone, other)
+    assert cli(["predict", task_runs["static"], tone, other, tone, "--out", csv, "--plot", png, "--device", "cpu"]) == 0
+    table = pd.read_csv(csv)
+    assert list(table.columns) == ["file", "n_windows", "arousal", "valence"]
+    assert len(table) == 2 and (table["n_windows"] == 2).all() and np.isfinite(table[["arousal", "valence"]]).all().all()
+    assert png.read_bytes()[:8] == PNG
+
+
+@pytest.mark.parametrize("run", ["held", "temporal"])
+def test_dynamic_run_gives_a_value_every_half_second(task_runs: dict[str, Path], tone: Path, run: str) -> None:
+    result = predict(task_runs[run], [tone], device="cpu")
+    table = result.table
+    assert result.task == "dynamic" and result.scale == "[-1, 1]"
+    assert list(table.columns) == ["file", "time_s", "arousal", "valence"]
+    assert table["time_s"].tolist() == pytest.approx([0.5 * i for i in range(20)])
+    per_window = table["arousal"].to_numpy().reshape(2, 10)
+    held = np.ptp(per_window, axis=1).max() == 0
+    assert held == (run == "held")  # a window model's value is held over its frames; a temporal model's varies
+    assert "20 values from 0 to 9.5 s" in result.summary_lines()[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,46 @@ def test_part_names() -> None:
     assert split.part("train") == split.train == tuple(sorted(split.train))
     with pytest.raises(InputError, match="unknown split part"):
         split.part("dev")
+
+
+def test_file_split_from_json_reproduces_the_lists(tmp_path: Path) -> None:
+    wanted = {"train": [2, 5, 8, 11, 14], "val": [17, 20], "test": [1001, 1004, 2001]}
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps(wanted))
+    split = parse_split(f"file:{path}", SONGS)
+    assert {p: list(split.part(p)) for p in PARTS} == wanted
+    assert split.kind == "file" and split.params == {"files": [str(path.resolve())], "missing": {}}
+    assert SongSplit.from_dict(json.loads(json.dumps(split.to_dict()))) == split
+
+
+def test_file_split_from_three_text_files_reports_unknown_ids(tmp_path: Path) -> None:
+    lines = {"train": "# Music2Emo style\n2\n5.mp3\naudio/8.mp3\n\n9999\n", "val": "17\n20\n", "test": "2001\n2002\n8888\n"}
+    for part, text in lines.items():
+        (tmp_path / f"{part}.txt").write_text(text)
+    spec = "file:" + ",".join(str(tmp_path / f"{p}.txt") for p in PARTS)
+    split = parse_split(spec, SONGS)
+    assert split.train == (2, 5, 8) and split.val == (17, 20) and split.test == (2001, 2002)
+    assert split.params["missing"] == {"train": [9999], "test": [8888]}
+
+
+def test_bad_split_files_name_the_file_and_line(tmp_path: Path) -> None:
+    files = [tmp_path / f"{part}.txt" for part in PARTS]
+    spec = "file:" + ",".join(map(str, files))
+    with pytest.raises(InputError, match="train.txt: no such split file"):
+        parse_split(spec, SONGS)
+    for path, text in zip(files, ("2\nabc\n", "5\n", "8\n")):
+        path.write_text(text)
+    with pytest.raises(InputError, match="train.txt:2: 'abc' is not a song id"):
+        parse_split(spec, SONGS)
+
+
+def test_bad_json_split_and_overlapping_parts(tmp_path: Path) -> None:
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps({"train": [2], "test": [5]}))
+    with pytest.raises(InputError, match='lists "train", "val" and "test"'):
+        parse_split(f"file:{path}", SONGS)
+    path.write_text(json.dumps({"train": [2, 5], "val": [8], "test": [5]}))
+    with pytest.raises(MerZooError, match="songs 5 are in both train and test"):
+        parse_split(f"file:{path}", SONGS)
+    with pytest.raises(InputError, match="one JSON file or three text files"):
+        parse_split(f"file:{path},{path}", SONGS)

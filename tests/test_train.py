@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mer_zoo.train import TrainConfig
+from mer_zoo.training import TrainConfig
 
 Cli = Callable[[list[Any]], int]
 DIMENSION_KEYS = {"mse", "rmse", "r2", "pearson", "ccc"}

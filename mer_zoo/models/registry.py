@@ -2,7 +2,9 @@
 
 A model declares what it takes in its :class:`ModelSpec`: which kinds of feature set
 (``image``/``sequence``: frame-level sets served as ``(B, 1, D, T)``; ``vector``: one
-``(B, D)`` vector per window) and, when it needs a fixed size, how many features ``D``.
+``(B, D)`` vector per window) and, when it needs a fixed size, how many features ``D``;
+and what it gives: one ``(B, 2)`` value per window, and with ``temporal=True`` also a
+sequence ``(B, F, 2)`` when called as ``model(x, n_frames=F)`` (the dynamic task's 0.5-s frames).
 """
 
 from __future__ import annotations
@@ -42,11 +44,15 @@ Builder = TypeVar("Builder", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What a model expects: ``n_mels`` (features D; None: any), its outputs, the set kinds it takes."""
+    """What a model expects and gives: ``n_mels`` (features D; None: any), outputs, set kinds, temporal.
+
+    ``temporal``: ``forward(x, n_frames=F)`` returns ``(B, F, n_outputs)``, one value per label frame.
+    """
 
     n_mels: int | None = None
     n_outputs: int = 2
     inputs: tuple[str, ...] = FRAME_KINDS
+    temporal: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ def register_model(
     n_mels: int | None = None,
     n_outputs: int = 2,
     inputs: tuple[str, ...] = FRAME_KINDS,
+    temporal: bool = False,
     description: str | None = None,
 ) -> Any:
     """Register a builder; use bare (``@register_model``) or with arguments.
@@ -81,20 +88,22 @@ def register_model(
         n_mels: the features (mel bins) the model requires, or None when it adapts.
         n_outputs: number of outputs (2: arousal, valence).
         inputs: the feature-set kinds it takes (see ``KINDS``).
+        temporal: whether ``forward(x, n_frames=F)`` gives one output per label frame ``(B, F, n_outputs)``.
         description: one line for ``mer-zoo models``; the docstring's first line when None.
 
     Returns:
         The decorator, or the builder itself when used bare.
     """
     if callable(name):
-        return register_model(n_mels=n_mels, n_outputs=n_outputs, inputs=inputs, description=description)(name)
+        options = {"n_mels": n_mels, "n_outputs": n_outputs, "inputs": inputs, "temporal": temporal}
+        return register_model(**options, description=description)(name)
     unknown = sorted(set(inputs) - set(KINDS))
     if unknown or not inputs:
         raise MerZooError(f"model inputs must be among {', '.join(KINDS)}, got {list(inputs)}")
 
     def decorator(builder: Builder) -> Builder:
         key = (name or builder.__name__).strip().lower()
-        spec = ModelSpec(n_mels, n_outputs, tuple(inputs))
+        spec = ModelSpec(n_mels, n_outputs, tuple(inputs), bool(temporal))
         info = ModelInfo(key, REGISTRY.source_of(builder), description or first_doc_line(builder), spec)
         REGISTRY.register(key, builder, info)
         return builder

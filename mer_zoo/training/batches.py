@@ -1,0 +1,101 @@
+"""Batches in, predictions and losses out: the loader, a model's forward pass, the task's loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from mer_zoo.training.runtime import autocast
+
+__all__ = ["evaluate_model", "forward", "make_loader", "task_loss"]
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Serves whole batches: ``FeatureDataset.read`` fills one array per batch.
+
+    The default per-item collate copies every window a second time with ``torch.stack``, a
+    parallel region that stalls when the cores are busy; reading straight into the batch
+    array skips both. Augmentation, when on, is applied per window as before. ``targets``
+    (the task's, ``(n, 2)`` or ``(n, F, 2)``) replace the dataset's window means when given.
+    """
+
+    def __init__(self, dataset: Any, targets: np.ndarray | None = None) -> None:
+        self.dataset = dataset
+        self.targets = None if targets is None else np.ascontiguousarray(targets, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.dataset.read(indices)
+        if self.targets is not None:
+            y = torch.from_numpy(self.targets[np.asarray(indices, dtype=np.int64)])
+        augment = self.dataset.augment
+        if augment is not None:
+            x = torch.stack([augment(window) for window in x])
+        return x, y
+
+
+def make_loader(
+    dataset: Any,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    targets: np.ndarray | None = None,
+) -> DataLoader:
+    """Batches of ``(features, target)`` from a FeatureDataset, read batch-wise.
+
+    Shuffling draws from ``generator``, exactly as ``DataLoader(shuffle=True)`` would.
+    ``targets`` (one row per window) replace the dataset's own window means.
+    """
+    sampler: torch.utils.data.Sampler[int]
+    if shuffle:
+        sampler = torch.utils.data.RandomSampler(dataset, generator=generator)
+    else:
+        sampler = torch.utils.data.SequentialSampler(dataset)
+    # BatchNorm cannot train on a final batch of one window.
+    drop_last = shuffle and len(dataset) % batch_size == 1
+    return DataLoader(
+        _Batches(dataset, targets),
+        sampler=torch.utils.data.BatchSampler(sampler, batch_size, drop_last),
+        batch_size=None,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        generator=generator,
+        pin_memory=pin_memory,
+    )
+
+
+def forward(model: torch.nn.Module, x: torch.Tensor, n_frames: int | None = None) -> torch.Tensor:
+    """``model(x)``, or ``model(x, n_frames=F)`` for a temporal model on the dynamic task (``(B, F, 2)``)."""
+    return model(x) if n_frames is None else model(x, n_frames=n_frames)
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, n_frames: int | None = None
+) -> np.ndarray:
+    """Predictions ``(n, 2)`` (or ``(n, F, 2)`` with ``n_frames``) of ``model`` over ``loader``, in its order."""
+    model.eval()
+    out = []
+    for x, _ in loader:
+        with autocast(device):
+            out.append(forward(model, x.to(device, non_blocking=True), n_frames).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 2), dtype=np.float32)
+
+
+def task_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MSE; for frame targets ``(B, F, 2)`` over the labelled frames only, a ``(B, 2)`` prediction held over them."""
+    if target.ndim == 2:
+        return torch.nn.functional.mse_loss(prediction, target)
+    if prediction.ndim == 2:
+        prediction = prediction.unsqueeze(1).expand_as(target)
+    labelled = ~torch.isnan(target)
+    diff = torch.where(labelled, prediction - torch.nan_to_num(target), torch.zeros_like(prediction))
+    return diff.square().sum() / labelled.sum().clamp(min=1)

@@ -1,0 +1,63 @@
+"""Every setting of a training run, recorded in the run's ``config.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mer_zoo.errors import InputError
+from mer_zoo.tasks import get_task
+
+__all__ = ["SCHEDULES", "TrainConfig"]
+
+SCHEDULES = ("plateau", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run (recorded in the run's ``config.json``)."""
+
+    model: str
+    features: Path = Path("features.h5")
+    out: Path = Path("runs")
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    split: str = "random"
+    patience: int = 5
+    schedule: str = "plateau"
+    num_workers: int = 0
+    augment: bool = False
+    feature_set: str = "mel"
+    task: str = "window"
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.features = Path(self.features)
+        self.out = Path(self.out)
+        self.task = get_task(self.task).name
+        for name in ("epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.weight_decay < 0 or self.num_workers < 0:
+            raise InputError("need --lr > 0, --weight-decay >= 0 and --workers >= 0")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        d = dataclasses.asdict(self)
+        d["features"], d["out"] = str(self.features), str(self.out)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Rebuild from :meth:`to_dict` output (runs that predate tasks are ``window`` runs)."""
+        return cls(**d)

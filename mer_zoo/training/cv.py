@@ -1,0 +1,128 @@
+"""k-fold cross-validation by song: one run per fold under one parent folder, and ``cv.json``.
+
+Fold ``i`` of ``k`` is the split ``kfold:i/k`` (:func:`mer_zoo.splits.kfold_split`): its test
+part is the ``i``-th of ``k`` seeded, disjoint song groups, so every song is tested once.
+``cv.json`` holds, for the validation and test parts, every figure of the folds'
+``metrics.json`` as ``mean``, population ``std``, ``n`` and the per-fold ``values``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mer_zoo.errors import InputError, MerZooError
+from mer_zoo.metrics import mean_std
+from mer_zoo.runs import open_run, write_json
+from mer_zoo.tasks import get_task, ratio
+from mer_zoo.training.config import TrainConfig
+from mer_zoo.training.console import fmt, make_console
+from mer_zoo.training.runner import train
+from mer_zoo.training.setup import new_run_dir
+
+__all__ = ["CV_FILE", "cross_validate", "cv_table", "cv_title", "flatten", "summarise_folds"]
+
+CV_FILE = "cv.json"
+
+
+def flatten(block: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Every number of a metrics block under its dotted path (``arousal.per_song.rmse.mean``)."""
+    out: dict[str, float] = {}
+    for key, value in block.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, path + "."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[path] = float(value)
+    return out
+
+
+def summarise_folds(run_dirs: Sequence[Path]) -> dict[str, Any]:
+    """The ``cv.json`` summary of finished fold runs: mean ± std over folds of every figure."""
+    metrics = [json.loads((Path(d) / "metrics.json").read_text()) for d in run_dirs]
+    first, run = metrics[0], open_run(run_dirs[0])
+    task = get_task(first.get("task", "window"))
+    summary: dict[str, Any] = {
+        "kind": "cv",
+        "model": first["model"],
+        "model_options": first["model_options"],
+        "params": first["params"],
+        "task": task.name,
+        "unit": first.get("unit", task.unit),
+        "scale": first["scale"],
+        "dataset": first.get("dataset"),
+        "features": first["features"],
+        "folds": len(metrics),
+        "split": {"kind": "kfold", "params": {k: v for k, v in first["split"]["params"].items() if k != "fold"},
+                  "songs": len(run.split().part("all"))},
+        "runs": [Path(d).name for d in run_dirs],
+        "train_seconds": round(sum(float(m["train_seconds"]) for m in metrics), 3),
+    }  # fmt: skip
+    for part in ("val", "test"):
+        rows: list[dict[str, float | None]] = [
+            {**flatten(m[part]), "vs_baseline": ratio(task, m[part])} for m in metrics
+        ]
+        paths = sorted({p for row in rows for p, v in row.items() if v is not None})
+        summary[part] = {}
+        for p in paths:
+            values = [row.get(p) for row in rows]
+            summary[part][p] = {**mean_std([v for v in values if v is not None]), "values": values}
+    return summary
+
+
+def cv_title(summary: Mapping[str, Any]) -> str:
+    """One line naming the model, folds, task, scale, songs and seed of a cross-validation."""
+    return (
+        f"{summary['model']}: {summary['folds']}-fold cv by song (task {summary['task']}, scale {summary['scale']}, "
+        f"{summary['split']['songs']} songs, seed {summary['split']['params'].get('seed')})"
+    )
+
+
+def cv_table(summary: Mapping[str, Any]) -> Any:
+    """A rich table of the test figures: mean ± std over folds, and each fold's value."""
+    from rich import box
+    from rich.table import Table
+
+    task = get_task(summary["task"])
+    table = Table(
+        title=cv_title(summary), caption="test part of each fold; mean ± population std over folds", box=box.SIMPLE_HEAD
+    )
+    table.add_column("figure", justify="left")
+    table.add_column("mean ± std", justify="right")
+    for i in range(summary["folds"]):
+        table.add_column(f"fold {i + 1}", justify="right")
+    for name, path in (*task.columns, ("vs_baseline", "vs_baseline")):
+        entry = summary["test"].get(path)
+        if entry is not None:
+            table.add_row(name, fmt(entry, ".4f"), *(fmt(v, ".4f") for v in entry["values"]))
+    return table
+
+
+def cross_validate(config: TrainConfig, folds: int, *, progress: bool = True, console: Any = None) -> Path:
+    """Train ``config`` once per fold of a ``folds``-fold split by song; returns the parent folder with ``cv.json``.
+
+    ``config.split`` is ignored: fold ``i`` trains with ``kfold:i/folds`` under ``config.seed``.
+    """
+    if folds < 2:
+        raise InputError(f"--folds must be at least 2, got {folds}")
+    console = console or make_console()
+    parent = new_run_dir(config.out, f"cv-{config.model.strip().lower()}-{config.task}")
+    runs: list[Path] = []
+    try:
+        for fold in range(1, folds + 1):
+            console.print(f"[bold]fold {fold}/{folds}[/bold] ({time.strftime('%H:%M:%S')})")
+            runs.append(train(dataclasses.replace(config, out=parent, split=f"kfold:{fold}/{folds}"),
+                              progress=progress, console=console))  # fmt: skip
+    except MerZooError:
+        if not runs and not any(parent.iterdir()):
+            parent.rmdir()  # refused before any fold started: leave nothing behind
+        raise
+    summary = summarise_folds(runs)
+    write_json(parent / CV_FILE, summary)
+    console.print(cv_title(summary), highlight=False)
+    console.print(cv_table(summary))
+    return parent
