@@ -320,8 +320,12 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed of the split, initialisation and shuffling."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (mixed precision on CUDA)."),
     split: str = typer.Option("random", "--split", help=_SPLIT_HELP),
-    patience: int = typer.Option(5, "--patience", help="Stop after this many epochs without validation improvement."),
-    schedule: str = typer.Option("plateau", "--schedule", help="Learning-rate schedule: plateau or cosine."),
+    patience: Optional[int] = typer.Option(
+        None, "--patience", help="Stop after this many epochs without validation improvement [default: half of --epochs, at least 10]."
+    ),
+    schedule: str = typer.Option(
+        "none", "--schedule", help="Learning rate: none (constant), plateau (halve when validation stalls) or cosine."
+    ),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes (0: load in the training process)."),
     augment: bool = typer.Option(False, "--augment", help="Augment training spectrograms."),
     feature_set: str = typer.Option("mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."),
@@ -368,8 +372,12 @@ def cv(
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="Adam weight decay."),
     seed: int = typer.Option(0, "--seed", help="Seed of the folds, initialisation and shuffling."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (mixed precision on CUDA)."),
-    patience: int = typer.Option(5, "--patience", help="Stop after this many epochs without validation improvement."),
-    schedule: str = typer.Option("plateau", "--schedule", help="Learning-rate schedule: plateau or cosine."),
+    patience: Optional[int] = typer.Option(
+        None, "--patience", help="Stop after this many epochs without validation improvement [default: half of --epochs, at least 10]."
+    ),
+    schedule: str = typer.Option(
+        "none", "--schedule", help="Learning rate: none (constant), plateau (halve when validation stalls) or cosine."
+    ),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes (0: load in the training process)."),
     augment: bool = typer.Option(False, "--augment", help="Augment training spectrograms."),
     feature_set: str = typer.Option("mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."),

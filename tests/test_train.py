@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mer_zoo.errors import InputError
 from mer_zoo.training import TrainConfig
 
 Cli = Callable[[list[Any]], int]
@@ -164,3 +165,15 @@ def test_model_that_needs_other_mels_is_refused(cli: Cli, demo_store: Path, tmp_
 def test_config_round_trip() -> None:
     config = TrainConfig(model="crnn", epochs=3, model_options={"hidden": 32})
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_default_patience_is_half_the_epochs_at_least_10_and_no_schedule() -> None:
+    from mer_zoo.training.config import default_patience
+
+    assert [default_patience(e) for e in (5, 20, 30, 60)] == [10, 10, 15, 30]
+    config = TrainConfig(model="cnn_small", epochs=40)
+    assert config.patience == 20 and config.schedule == "none"
+    assert TrainConfig(model="cnn_small", epochs=40, patience=3, schedule="plateau").patience == 3
+    assert TrainConfig.from_dict(config.to_dict()) == config  # the resolved patience is what the run records
+    with pytest.raises(InputError, match="--schedule must be one of none, plateau, cosine"):
+        TrainConfig(model="cnn_small", schedule="step")

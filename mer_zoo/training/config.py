@@ -10,9 +10,19 @@ from typing import Any
 from mer_zoo.errors import InputError
 from mer_zoo.tasks import get_task
 
-__all__ = ["SCHEDULES", "TrainConfig"]
+__all__ = ["MIN_PATIENCE", "SCHEDULES", "TrainConfig", "default_patience"]
 
-SCHEDULES = ("plateau", "cosine")
+SCHEDULES = ("none", "plateau", "cosine")
+MIN_PATIENCE = 10
+
+
+def default_patience(epochs: int) -> int:
+    """Early-stopping patience when none is given: half of ``epochs``, at least 10.
+
+    The validation loss of a few dozen songs jumps by 20% from epoch to epoch, so a short
+    patience stops on noise (``benchmarks/bench_defaults.py`` measured what that costs).
+    """
+    return max(MIN_PATIENCE, epochs // 2)
 
 
 @dataclass
@@ -29,8 +39,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     split: str = "random"
-    patience: int = 5
-    schedule: str = "plateau"
+    patience: int | None = None  # None: default_patience(epochs), resolved and recorded at construction
+    schedule: str = "none"
     num_workers: int = 0
     augment: bool = False
     feature_set: str = "mel"
@@ -41,6 +51,8 @@ class TrainConfig:
         self.features = Path(self.features)
         self.out = Path(self.out)
         self.task = get_task(self.task).name
+        if self.patience is None:
+            self.patience = default_patience(self.epochs)
         for name in ("epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")

@@ -63,12 +63,7 @@ def train_epochs(
     )
 
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    if config.schedule == "cosine":
-        scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    else:
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=0.5, patience=max(1, config.patience // 2)
-        )
+    scheduler = _scheduler(optimizer, config)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     n_frames = data.n_frames
     rows: list[dict[str, float]] = []
@@ -95,7 +90,8 @@ def train_epochs(
     )  # fmt: skip
     with bar:
         task = bar.add_task("training", total=max(config.epochs - epoch, 0) * len(train_loader))
-        while epoch < config.epochs and bad_epochs < config.patience:
+        patience = int(config.patience or 1)
+        while epoch < config.epochs and bad_epochs < patience:
             epoch += 1
             model.train()
             t0 = time.perf_counter()
@@ -151,6 +147,15 @@ def train_epochs(
                 f"{seconds:.1f}s{'  *best' if improved else ''}",
                 highlight=False,
             )
-        if bad_epochs >= config.patience:
-            console.print(f"early stop: no validation improvement in {config.patience} epochs")
+        if bad_epochs >= patience:
+            console.print(f"early stop: no validation improvement in {patience} epochs")
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
+    """The learning rate: constant (``none``, the default), halved on a validation plateau, or cosine to 0."""
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, int(config.patience or 2) // 2))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
