@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 
@@ -31,7 +31,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Music emotion recognition: features, training, evaluation and prediction."""
 
@@ -69,16 +71,24 @@ def demo_data(
 
 @app.command("build-features")
 def build_features_command(
-    root: Path = typer.Option(..., "--root", help="The dataset folder (DEAM: either the Kaggle or the official layout)."),
+    root: Path = typer.Option(
+        ..., "--root", help="The dataset folder (DEAM: either the Kaggle or the official layout)."
+    ),
     dataset: str = typer.Option("deam", "--dataset", help="Dataset reader for --root: deam, pmemo, csv, ..."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="--dataset csv: the CSV of labels (paths relative to --root)."),
-    scale: Optional[str] = typer.Option(None, "--scale", help="--dataset csv: the labels' scale, LOW..HIGH (e.g. -1..1, 0..1, 1..9)."),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="--dataset csv: the CSV of labels (paths relative to --root)."
+    ),
+    scale: str | None = typer.Option(
+        None, "--scale", help="--dataset csv: the labels' scale, LOW..HIGH (e.g. -1..1, 0..1, 1..9)."
+    ),
     feature_sets: list[str] = typer.Option(
-        ["mel"], "--set", help="Feature set to compute (repeatable; NAME or NAME:key=value,...; see `mer-zoo features`)."
+        ["mel"],
+        "--set",
+        help="Feature set to compute (repeatable; NAME or NAME:key=value,...; see `mer-zoo features`).",
     ),
     out: Path = typer.Option(Path("features.h5"), "--out", help="The HDF5 store to write."),
     workers: int = typer.Option(2, "--workers", help="Local worker processes (one thread each)."),
-    scheduler: Optional[str] = typer.Option(
+    scheduler: str | None = typer.Option(
         None, "--scheduler", help="Use a running Dask cluster (tcp://HOST:PORT) instead of local workers."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Rebuild a store made with different settings."),
@@ -89,13 +99,17 @@ def build_features_command(
     fmin: float = typer.Option(0.0, "--fmin", help="Lowest mel frequency (Hz)."),
     fmax: float = typer.Option(8000.0, "--fmax", help="Highest mel frequency (Hz)."),
     top_db: float = typer.Option(80.0, "--top-db", help="Floor below each window's maximum (dB); 0 keeps everything."),
-    start: Optional[float] = typer.Option(
-        None, "--start", help="First window start (s) [default: the corpus's first annotation time, DEAM 15, PMEmo 15.5]."
+    start: float | None = typer.Option(
+        None,
+        "--start",
+        help="First window start (s) [default: the corpus's first annotation time, DEAM 15, PMEmo 15.5].",
     ),
     clip: float = typer.Option(5.0, "--clip", help="Window length (s)."),
     hop: float = typer.Option(5.0, "--hop", help="Window hop (s)."),
     compression: str = typer.Option("none", "--compression", help="none (memory-mappable), gzip or lzf."),
-    device: str = typer.Option("cpu", "--device", help="Where mels are computed: cpu (numpy), cuda (torch, batched) or auto."),
+    device: str = typer.Option(
+        "cpu", "--device", help="Where mels are computed: cpu (numpy), cuda (torch, batched) or auto."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
     """Extract feature sets (log-mel by default) and the labels of every song into one HDF5 store."""
@@ -108,8 +122,16 @@ def build_features_command(
 
     try:
         config = FeatureConfig(
-            sample_rate=sample_rate, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, fmin=fmin, fmax=fmax,
-            top_db=top_db if top_db > 0 else None, start_s=15.0 if start is None else start, clip_s=clip, hop_s=hop,
+            sample_rate=sample_rate,
+            n_mels=n_mels,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            fmin=fmin,
+            fmax=fmax,
+            top_db=top_db if top_db > 0 else None,
+            start_s=15.0 if start is None else start,
+            clip_s=clip,
+            hop_s=hop,
         )
     except ValueError as err:
         raise InputError(f"bad feature settings: {err}") from None
@@ -117,9 +139,19 @@ def build_features_command(
     if "mel" in sets:
         sets["mel"].setdefault("device", device)
     summary = build_features(
-        root, out, dataset=dataset, dataset_options={"labels": labels, "scale": scale}, sets=list(sets),
-        set_options=sets, workers=workers, scheduler=scheduler, overwrite=overwrite, config=config, start_s=start,
-        compression=None if compression.lower() == "none" else compression.lower(), progress=progress,
+        root,
+        out,
+        dataset=dataset,
+        dataset_options={"labels": labels, "scale": scale},
+        sets=list(sets),
+        set_options=sets,
+        workers=workers,
+        scheduler=scheduler,
+        overwrite=overwrite,
+        config=config,
+        start_s=start,
+        compression=None if compression.lower() == "none" else compression.lower(),
+        progress=progress,
     )
     Console().print(render_summary(summary))
     raise typer.Exit(summary.exit_code)
@@ -132,7 +164,7 @@ def add_features_command(
         ..., "--set", help="Feature set to add (repeatable; NAME or NAME:key=value,...; see `mer-zoo features`)."
     ),
     workers: int = typer.Option(2, "--workers", help="Local worker processes (one thread each)."),
-    scheduler: Optional[str] = typer.Option(
+    scheduler: str | None = typer.Option(
         None, "--scheduler", help="Use a running Dask cluster (tcp://HOST:PORT) instead of local workers."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Recompute a set the store already has."),
@@ -145,7 +177,13 @@ def add_features_command(
 
     sets = dict(_named_options(spec, "--set") for spec in feature_sets)
     summary = add_features(
-        store, list(sets), set_options=sets, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress
+        store,
+        list(sets),
+        set_options=sets,
+        workers=workers,
+        scheduler=scheduler,
+        overwrite=overwrite,
+        progress=progress,
     )
     Console().print(render_add_summary(summary))
     raise typer.Exit(summary.exit_code)
@@ -288,49 +326,55 @@ def _model_options(pairs: list[str], flag: str = "--opt") -> dict[str, object]:
     return options
 
 
-def _writable(path: Optional[Path], flag: str) -> None:
+def _writable(path: Path | None, flag: str) -> None:
     from mer_zoo.errors import InputError
 
     if path is not None and not path.parent.resolve().is_dir():
         raise InputError(f"{flag} {path}: folder {path.parent} does not exist")
 
 
-_SPLIT_HELP = (
-    "random | random:0.8,0.1,0.1 | kfold:I/K | mediaeval2015 | file:SPLIT.json | file:TRAIN.txt,VAL.txt,TEST.txt (by song)."
-)
+_SPLIT_HELP = "random | random:0.8,0.1,0.1 | kfold:I/K | mediaeval2015 | file:SPLIT.json | file:TRAIN.txt,VAL.txt,TEST.txt (by song)."
 _TASK_HELP = "window (5-s window means, default) | static (one value per song) | dynamic (a value every 0.5 s)."
 
 
-def _train_config(model: str, epochs: Optional[int], opt: list[str], **settings: object) -> object:
+def _train_config(model: str, epochs: int | None, opt: list[str], **settings: Any) -> Any:
     from mer_zoo.training import TrainConfig
 
-    return TrainConfig(model=model, epochs=30 if epochs is None else epochs, model_options=_model_options(opt), **settings)  # type: ignore[arg-type]
+    return TrainConfig(
+        model=model, epochs=30 if epochs is None else epochs, model_options=_model_options(opt), **settings
+    )
 
 
 @app.command("train")
 def train(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model name (see `mer-zoo models`)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Registered model name (see `mer-zoo models`)."),
     features: Path = typer.Option(Path("features.h5"), "--features", help="Feature store from build-features."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder for run directories ({model}-{timestamp})."),
     task: str = typer.Option("window", "--task", help=_TASK_HELP),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs [default: 30; with --resume: the run's]."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs [default: 30; with --resume: the run's]."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per batch."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="Adam weight decay."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, initialisation and shuffling."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (mixed precision on CUDA)."),
     split: str = typer.Option("random", "--split", help=_SPLIT_HELP),
-    patience: Optional[int] = typer.Option(
-        None, "--patience", help="Stop after this many epochs without validation improvement [default: half of --epochs, at least 10]."
+    patience: int | None = typer.Option(
+        None,
+        "--patience",
+        help="Stop after this many epochs without validation improvement [default: half of --epochs, at least 10].",
     ),
     schedule: str = typer.Option(
         "none", "--schedule", help="Learning rate: none (constant), plateau (halve when validation stalls) or cosine."
     ),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes (0: load in the training process)."),
     augment: bool = typer.Option(False, "--augment", help="Augment training spectrograms."),
-    feature_set: str = typer.Option("mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."),
+    feature_set: str = typer.Option(
+        "mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."
+    ),
     opt: list[str] = typer.Option([], "--opt", help="Model option KEY=VALUE (repeatable), passed to the builder."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run directory from its last.pt."),
+    resume: Path | None = typer.Option(
+        None, "--resume", help="Continue an interrupted run directory from its last.pt."
+    ),
 ) -> None:
     """Train a model on a feature store into a run directory, and score it against the mean baseline."""
     from mer_zoo.errors import InputError
@@ -366,21 +410,25 @@ def cv(
     features: Path = typer.Option(Path("features.h5"), "--features", help="Feature store from build-features."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder for the cv folder (cv-{model}-{task}-{timestamp})."),
     task: str = typer.Option("window", "--task", help=_TASK_HELP),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs per fold [default: 30]."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs per fold [default: 30]."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per batch."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="Adam weight decay."),
     seed: int = typer.Option(0, "--seed", help="Seed of the folds, initialisation and shuffling."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (mixed precision on CUDA)."),
-    patience: Optional[int] = typer.Option(
-        None, "--patience", help="Stop after this many epochs without validation improvement [default: half of --epochs, at least 10]."
+    patience: int | None = typer.Option(
+        None,
+        "--patience",
+        help="Stop after this many epochs without validation improvement [default: half of --epochs, at least 10].",
     ),
     schedule: str = typer.Option(
         "none", "--schedule", help="Learning rate: none (constant), plateau (halve when validation stalls) or cosine."
     ),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes (0: load in the training process)."),
     augment: bool = typer.Option(False, "--augment", help="Augment training spectrograms."),
-    feature_set: str = typer.Option("mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."),
+    feature_set: str = typer.Option(
+        "mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."
+    ),
     opt: list[str] = typer.Option([], "--opt", help="Model option KEY=VALUE (repeatable), passed to the builder."),
 ) -> None:
     """Cross-validate a model by song: one run per fold, and cv.json with mean ± std over folds."""
@@ -401,11 +449,13 @@ def cv(
 @app.command("evaluate")
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by `mer-zoo train`."),
-    features: Optional[Path] = typer.Option(
-        None, "--features", help="Score on every song of this store instead (another corpus: predictions mapped onto its scale)."
+    features: Path | None = typer.Option(
+        None,
+        "--features",
+        help="Score on every song of this store instead (another corpus: predictions mapped onto its scale).",
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
 ) -> None:
     """Score a run's best checkpoint on its validation and test songs (or on another store)."""
     from mer_zoo.errors import InputError
@@ -430,8 +480,8 @@ def evaluate(
 @app.command("compare")
 def compare(
     run_dirs: list[Path] = typer.Argument(..., help="Run directories and cv folders to rank."),
-    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write the tables as Markdown."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the rows as CSV (with their group)."),
+    markdown: Path | None = typer.Option(None, "--markdown", help="Also write the tables as Markdown."),
+    csv: Path | None = typer.Option(None, "--csv", help="Also write the rows as CSV (with their group)."),
 ) -> None:
     """Rank runs next to the mean baseline, one table per task, store and test-song set."""
     from mer_zoo.compare import compare as compare_runs
@@ -463,12 +513,14 @@ def predict(
         ..., help="Audio files, folders (searched recursively), globs ('music/*.mp3') or @list.txt (a path a line)."
     ),
     out: Path = typer.Option(
-        Path("predictions.csv"), "--out", help="CSV: a row per window (window run), per file (static), per 0.5 s (dynamic)."
+        Path("predictions.csv"),
+        "--out",
+        help="CSV: a row per window (window run), per file (static), per 0.5 s (dynamic).",
     ),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw each song's path on the valence-arousal plane."),
+    plot: Path | None = typer.Option(None, "--plot", help="Draw each song's path on the valence-arousal plane."),
     device: str = typer.Option("auto", "--device", help="Where the model runs: auto, cpu or cuda."),
     workers: int = typer.Option(2, "--workers", help="Local worker processes that decode and featurise the files."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Use a running Dask cluster (tcp://HOST:PORT)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Use a running Dask cluster (tcp://HOST:PORT)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start --out afresh instead of continuing it."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
@@ -506,12 +558,12 @@ def predict(
         raise typer.Exit(1)
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning usage and input errors into one-line messages."""
     from mer_zoo.errors import MerZooError
 
     # typer >= 0.23 vendors click; typer.BadParameter's base is the UsageError it raises.
-    usage_error = typer.BadParameter.__mro__[1]
+    usage_error: Any = typer.BadParameter.__mro__[1]
 
     command = typer.main.get_command(app)
     try:

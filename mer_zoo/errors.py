@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["MerZooError", "InputError"]
+__all__ = ["InputError", "MerZooError"]
 
 
 class MerZooError(Exception):

@@ -84,7 +84,7 @@ def plot_va(
         shade = np.linspace(0.35, 1.0, max(len(v), 2))
         if len(v) > 1:
             segments = np.stack([np.column_stack([v[:-1], a[:-1]]), np.column_stack([v[1:], a[1:]])], axis=1)
-            lines = LineCollection(segments, cmap=cmap, linewidths=2)
+            lines = LineCollection(list(segments), cmap=cmap, linewidths=2)
             lines.set_array(shade[1:])
             lines.set_clim(0, 1)
             ax.add_collection(lines)

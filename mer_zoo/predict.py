@@ -29,7 +29,16 @@ from mer_zoo.runs import Run, open_run
 from mer_zoo.scales import parse_scale
 from mer_zoo.tasks import from_model, hold
 
-__all__ = ["PREDICTION_COLUMNS", "Predictions", "Predictor", "load_predictor", "predict", "predict_file", "rows_of", "stream"]
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "Predictions",
+    "Predictor",
+    "load_predictor",
+    "predict",
+    "predict_file",
+    "rows_of",
+    "stream",
+]
 
 PREDICTION_COLUMNS = {
     "window": ["file", "window", "start_s", "end_s", "arousal", "valence"],
@@ -114,9 +123,7 @@ def rows_of(predictor: Predictor, name: str, features: dict[str, np.ndarray], st
         return _frames_table(name, starts, outputs, config.clip_s, predictor.run.frames_per_window)
     if predictor.task == "static":
         mean = outputs.reshape(len(starts), 2).mean(axis=0)
-        return pd.DataFrame(
-            {"file": [name], "n_windows": [len(starts)], "arousal": [mean[0]], "valence": [mean[1]]}
-        )
+        return pd.DataFrame({"file": [name], "n_windows": [len(starts)], "arousal": [mean[0]], "valence": [mean[1]]})
     return pd.DataFrame({
         "file": name, "window": np.arange(len(starts)), "start_s": starts, "end_s": starts + config.clip_s,
         "arousal": outputs[:, 0], "valence": outputs[:, 1],

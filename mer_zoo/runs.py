@@ -91,7 +91,9 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str,
         cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MerZooError(f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint ({cause[:200]})") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise MerZooError(f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint (no format={CHECKPOINT_FORMAT!r})")
+        raise MerZooError(
+            f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint (no format={CHECKPOINT_FORMAT!r})"
+        )
     if data.get("format_version") != CHECKPOINT_VERSION:
         raise MerZooError(
             f"{path}: checkpoint format version {data.get('format_version')}, "
@@ -200,9 +202,7 @@ class Run:
             model.load_state_dict(data["state_dict"])
         except (RuntimeError, KeyError, TypeError) as err:
             cause = str(err).strip().splitlines()[0]
-            raise MerZooError(
-                f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint ({cause[:200]})"
-            ) from None
+            raise MerZooError(f"{path}: checkpoint is corrupt or not a mer-zoo checkpoint ({cause[:200]})") from None
         return model.to(device).eval()
 
 

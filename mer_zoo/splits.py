@@ -226,7 +226,7 @@ def file_split(paths: Sequence[str | os.PathLike[str]], song_ids: Sequence[int])
         wanted = {part: _read_ids(path, part) for part, path in zip(PARTS, files)}
     else:
         raise InputError(f"file split needs one JSON file or three text files (train, val, test), got {len(files)}")
-    known = set(int(s) for s in song_ids)
+    known = {int(s) for s in song_ids}
     parts = {part: sorted(set(ids) & known) for part, ids in wanted.items()}
     missing = {part: sorted(set(ids) - known) for part, ids in wanted.items()}
     params = {"files": [str(f.resolve()) for f in files], "missing": {p: v for p, v in missing.items() if v}}
@@ -252,7 +252,8 @@ def make_split(kind: str, song_ids: Sequence[int], *, seed: int = 0, **params: A
     if kind not in makers:
         raise InputError(f"unknown split kind {kind!r}: use {', '.join(SPLIT_KINDS)}")
     try:
-        return makers[kind](song_ids, seed=seed, **params)
+        maker: Any = makers[kind]
+        return maker(song_ids, seed=seed, **params)
     except TypeError as err:
         raise InputError(f"bad options for the {kind} split: {err}") from None
 

@@ -41,7 +41,9 @@ def store_64_mels(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return out
 
 
-def test_evaluate_reproduces_the_run_metrics(cli: Cli, cnn_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_reproduces_the_run_metrics(
+    cli: Cli, cnn_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "eval.json"
     assert cli(["evaluate", cnn_run, "--json", out]) == 0
     printed = capsys.readouterr().out
@@ -61,7 +63,9 @@ def test_evaluate_on_all_songs_of_another_store(cli: Cli, cnn_run: Path, demo_st
     assert result["scale"] == "[-1, 1]"
 
 
-def test_compare_leaderboard(cli: Cli, cnn_run: Path, mean_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_leaderboard(
+    cli: Cli, cnn_run: Path, mean_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     md, csv = tmp_path / "board.md", tmp_path / "board.csv"
     assert cli(["compare", mean_run, cnn_run, "--markdown", md, "--csv", csv]) == 0
     captured = capsys.readouterr()
@@ -72,7 +76,9 @@ def test_compare_leaderboard(cli: Cli, cnn_run: Path, mean_run: Path, tmp_path: 
     mean_row = board[board["model"] == "mean"].iloc[0]
     assert mean_row["vs_baseline"] == pytest.approx(1.0, rel=1e-5)  # the mean run is the baseline
     lines = md.read_text().splitlines()
-    assert lines[0].startswith("**Group 1**: task window (scale [-1, 1]) on store features.h5 (deam), test part of split")
+    assert lines[0].startswith(
+        "**Group 1**: task window (scale [-1, 1]) on store features.h5 (deam), test part of split"
+    )
     assert lines[2].startswith("| run | model | split | test_songs | test_mse |") and len(lines) == 6
 
 
@@ -145,7 +151,25 @@ def tiny_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _tiny_run(cli: Cli, store: Path, out: Path, *extra: Any) -> Path:
     before = set(out.iterdir()) if out.exists() else set()
-    assert cli(["train", "--features", store, "--out", out, "--batch-size", "8", "--device", "cpu", "--epochs", "1", *extra]) == 0
+    assert (
+        cli(
+            [
+                "train",
+                "--features",
+                store,
+                "--out",
+                out,
+                "--batch-size",
+                "8",
+                "--device",
+                "cpu",
+                "--epochs",
+                "1",
+                *extra,
+            ]
+        )
+        == 0
+    )
     (run,) = set(out.iterdir()) - before
     return run
 
@@ -185,7 +209,9 @@ def test_compare_never_ranks_different_tasks_together(
 ) -> None:
     deam, _ = tiny_pair
     out = tmp_path / "runs"
-    runs = {task: _tiny_run(cli, deam, out, "--model", "mean", "--task", task) for task in ("window", "static", "dynamic")}
+    runs = {
+        task: _tiny_run(cli, deam, out, "--model", "mean", "--task", task) for task in ("window", "static", "dynamic")
+    }
     other_seed = _tiny_run(cli, deam, out, "--model", "mean", "--seed", "9")
     csv = tmp_path / "board.csv"
     capsys.readouterr()

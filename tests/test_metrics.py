@@ -81,9 +81,7 @@ def test_metrics_block() -> None:
     block = metrics.metrics_block(targets, preds, songs, train_mean=[0.1, -0.2])
     assert block["n_songs"] == 4 and block["n_windows"] == 12
     assert block["mse"] == pytest.approx(mean_squared_error(targets, preds))
-    assert block["baseline_mse"] == pytest.approx(
-        mean_squared_error(targets, np.tile([0.1, -0.2], (12, 1)))
-    )
+    assert block["baseline_mse"] == pytest.approx(mean_squared_error(targets, np.tile([0.1, -0.2], (12, 1))))
     for i, dim in enumerate(("arousal", "valence")):
         assert set(block[dim]) == {"mse", "rmse", "r2", "pearson", "ccc"}
         assert block[dim]["r2"] == pytest.approx(r2_score(targets[:, i], preds[:, i]))

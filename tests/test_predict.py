@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,7 +80,9 @@ def test_undecodable_file_is_skipped_with_one_line(
     assert set(pd.read_csv(csv)["file"]) == {str(_an_mp3(demo_root))}
 
 
-def test_missing_file_stops_before_work(cli: Cli, cnn_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_file_stops_before_work(
+    cli: Cli, cnn_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli(["predict", cnn_run, tmp_path / "nope.mp3", "--out", tmp_path / "p.csv"]) == 2
     assert "nope.mp3: no such audio file" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
@@ -98,7 +99,11 @@ def task_runs(cli: Cli, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
     root = tmp_path_factory.mktemp("task_runs")
     store = write_tiny_store(root / "tiny.h5", n_songs=8)
     runs = {}
-    for name, model, task in (("static", "cnn_small", "static"), ("held", "cnn_small", "dynamic"), ("temporal", "crnn", "dynamic")):
+    for name, model, task in (
+        ("static", "cnn_small", "static"),
+        ("held", "cnn_small", "dynamic"),
+        ("temporal", "crnn", "dynamic"),
+    ):
         out = root / name
         args = ["train", "--model", model, "--task", task, "--features", store, "--out", out, "--epochs", "1"]
         assert cli([*args, "--batch-size", "8", "--device", "cpu"]) == 0
@@ -122,7 +127,9 @@ def test_static_run_gives_one_row_per_file(cli: Cli, task_runs: dict[str, Path],
     assert cli(["predict", task_runs["static"], tone, other, tone, "--out", csv, "--plot", png, "--device", "cpu"]) == 0
     table = pd.read_csv(csv)
     assert list(table.columns) == ["file", "n_windows", "arousal", "valence"]
-    assert len(table) == 2 and (table["n_windows"] == 2).all() and np.isfinite(table[["arousal", "valence"]]).all().all()
+    assert (
+        len(table) == 2 and (table["n_windows"] == 2).all() and np.isfinite(table[["arousal", "valence"]]).all().all()
+    )
     assert png.read_bytes()[:8] == PNG
 
 

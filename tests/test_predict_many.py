@@ -51,7 +51,14 @@ def test_a_folder_is_predicted_in_parallel_bad_files_skipped_and_a_rerun_continu
     err = capsys.readouterr().err
     assert "broken.mp3" in err and err.count("\n") == 1  # one line for the one bad file
     table = pd.read_csv(out)
-    assert table.file.nunique() == 5 and list(table.columns) == ["file", "window", "start_s", "end_s", "arousal", "valence"]
+    assert table.file.nunique() == 5 and list(table.columns) == [
+        "file",
+        "window",
+        "start_s",
+        "end_s",
+        "arousal",
+        "valence",
+    ]
     first = table.copy()
 
     # a crash while the last file's rows were being written: its rows are cut short

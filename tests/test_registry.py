@@ -6,8 +6,8 @@ import importlib
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
@@ -122,7 +122,7 @@ def test_list_models_takes_shell_patterns_and_sorts() -> None:
     assert list_models("cnn*") == ["cnn_small"]
     assert list_models("*RES*") == ["short_chunk_resnet"]
     assert list_models("nothing?") == []
-    assert BUILT_INS <= set(list_models()) and list_models() == sorted(list_models())
+    assert set(list_models()) >= BUILT_INS and list_models() == sorted(list_models())
 
 
 def test_none_options_are_dropped_and_unknown_options_rejected() -> None:
@@ -149,7 +149,10 @@ def test_check_compatible_refuses_a_kind_the_model_does_not_take() -> None:
     register_model("on_vectors", inputs=("vector",))(tiny)
     check_compatible("on_vectors", "vector", 88, "egemaps_functionals")
     check_compatible("on_vectors", "image", 128)  # frame-level sets pool to mean and std per feature
-    with pytest.raises(MerZooError, match="'cnn_small' takes image/sequence features, but feature set 'egemaps_functionals' is of kind 'vector'"):
+    with pytest.raises(
+        MerZooError,
+        match="'cnn_small' takes image/sequence features, but feature set 'egemaps_functionals' is of kind 'vector'",
+    ):
         check_compatible("cnn_small", "vector", 88, "egemaps_functionals")
 
 
@@ -199,7 +202,7 @@ def test_a_broken_plugin_warns_and_the_rest_still_work(fresh_registry: None, fak
 
 
 def test_a_missing_install_is_explained(fresh_registry: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry.REGISTRY, "entry_points", lambda: [])
+    monkeypatch.setattr(registry.REGISTRY, "entry_points", list)
     with pytest.warns(RuntimeWarning, match="no built-in models.*pip install -e"):
         assert list_models() == []
 

@@ -90,8 +90,10 @@ def test_empty_part_is_a_one_line_error() -> None:
 
 @pytest.mark.parametrize(
     "spec",
-    ["bogus", "kfold", "kfold:0/5", "kfold:6/5", "kfold:2/1", "kfold:a/b", "kfold:1/2/3"]
-    + ["random:0.5,0.5", "random:0.9,0.2,0.1", "random:x", "mediaeval2015:3"],
+    [
+        *("bogus", "kfold", "kfold:0/5", "kfold:6/5", "kfold:2/1", "kfold:a/b", "kfold:1/2/3"),
+        *("random:0.5,0.5", "random:0.9,0.2,0.1", "random:x", "mediaeval2015:3"),
+    ],
 )
 def test_bad_specs_are_input_errors(spec: str) -> None:
     with pytest.raises(InputError):
@@ -141,7 +143,11 @@ def test_file_split_from_json_reproduces_the_lists(tmp_path: Path) -> None:
 
 
 def test_file_split_from_three_text_files_reports_unknown_ids(tmp_path: Path) -> None:
-    lines = {"train": "# Music2Emo style\n2\n5.mp3\naudio/8.mp3\n\n9999\n", "val": "17\n20\n", "test": "2001\n2002\n8888\n"}
+    lines = {
+        "train": "# Music2Emo style\n2\n5.mp3\naudio/8.mp3\n\n9999\n",
+        "val": "17\n20\n",
+        "test": "2001\n2002\n8888\n",
+    }
     for part, text in lines.items():
         (tmp_path / f"{part}.txt").write_text(text)
     spec = "file:" + ",".join(str(tmp_path / f"{p}.txt") for p in PARTS)

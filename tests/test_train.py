@@ -87,7 +87,9 @@ def test_same_seed_same_figures_and_resume_matches(cli: Cli, demo_store: Path, c
 def test_loader_workers_change_nothing(cli: Cli, demo_store: Path, cnn_run: Path, tmp_path: Path) -> None:
     run = _train(cli, demo_store, tmp_path, "--model", "cnn_small", "--epochs", "1", "--seed", "3", "--workers", "1")
     first = pd.read_csv(cnn_run / "history.csv").iloc[0]
-    assert pd.read_csv(run / "history.csv").iloc[0][["train_loss", "val_loss"]].equals(first[["train_loss", "val_loss"]])
+    assert (
+        pd.read_csv(run / "history.csv").iloc[0][["train_loss", "val_loss"]].equals(first[["train_loss", "val_loss"]])
+    )
 
 
 def test_mean_model_is_fitted_not_trained(cli: Cli, demo_store: Path, tmp_path: Path) -> None:
@@ -102,7 +104,18 @@ def test_mean_model_is_fitted_not_trained(cli: Cli, demo_store: Path, tmp_path: 
 
 def test_model_options_reach_the_builder(cli: Cli, demo_store: Path, tmp_path: Path) -> None:
     run = _train(
-        cli, demo_store, tmp_path, "--model", "crnn", "--epochs", "1", "--opt", "hidden=8", "--opt", "dropout=0.5", "--augment"
+        cli,
+        demo_store,
+        tmp_path,
+        "--model",
+        "crnn",
+        "--epochs",
+        "1",
+        "--opt",
+        "hidden=8",
+        "--opt",
+        "dropout=0.5",
+        "--augment",
     )
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["options"] == {"hidden": 8, "dropout": 0.5} and config["train"]["augment"] is True
@@ -136,7 +149,13 @@ def test_early_stopping(cli: Cli, demo_store: Path, tmp_path: Path) -> None:
     ],
 )
 def test_bad_arguments_give_one_line(
-    cli: Cli, demo_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int, message: str
+    cli: Cli,
+    demo_store: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    code: int,
+    message: str,
 ) -> None:
     if "--features" not in args:
         args = [*args, "--features", demo_store]
@@ -146,7 +165,9 @@ def test_bad_arguments_give_one_line(
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
-def test_model_that_needs_other_mels_is_refused(cli: Cli, demo_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_model_that_needs_other_mels_is_refused(
+    cli: Cli, demo_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mer_zoo.models import register_model
     from mer_zoo.models.registry import REGISTRY
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,7 @@ class _Ridge(torch.nn.Module):
     """A stand-in for the classical regressors: least squares on the window vectors, state in a buffer."""
 
     fitted = True
-    calls: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    calls: ClassVar[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
 
     def __init__(self, n_features: int) -> None:
         super().__init__()

@@ -14,6 +14,7 @@ class MeanPredictor(nn.Module):
     """Predicts the training targets' mean for every input; fitted, not trained."""
 
     trainable = False
+    mean: torch.Tensor
 
     def __init__(self, n_outputs: int = 2) -> None:
         super().__init__()

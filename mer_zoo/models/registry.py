@@ -25,9 +25,9 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "FRAME_KINDS",
     "KINDS",
+    "REGISTRY",
     "ModelInfo",
     "ModelSpec",
-    "REGISTRY",
     "check_compatible",
     "get_model",
     "get_model_info",
@@ -95,8 +95,10 @@ def register_model(
         The decorator, or the builder itself when used bare.
     """
     if callable(name):
-        options = {"n_mels": n_mels, "n_outputs": n_outputs, "inputs": inputs, "temporal": temporal}
-        return register_model(**options, description=description)(name)
+        bare = register_model(
+            n_mels=n_mels, n_outputs=n_outputs, inputs=inputs, temporal=temporal, description=description
+        )
+        return bare(name)
     unknown = sorted(set(inputs) - set(KINDS))
     if unknown or not inputs:
         raise MerZooError(f"model inputs must be among {', '.join(KINDS)}, got {list(inputs)}")
@@ -147,4 +149,3 @@ def check_compatible(name: str, kind: str, n_features: int, set_name: str = "mel
         raise MerZooError(
             f"{label} expects n_mels={spec.n_mels}, but feature set {set_name!r} has {n_features} features"
         )
-

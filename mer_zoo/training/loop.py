@@ -157,5 +157,7 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     if config.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, int(config.patience or 2) // 2))
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, int(config.patience or 2) // 2)
+        )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
