@@ -399,7 +399,7 @@ def train(
             weight_decay=weight_decay, seed=seed, device=device, split=split, patience=patience, schedule=schedule,
             num_workers=workers, augment=augment, feature_set=feature_set,
         )  # fmt: skip
-        path = train_run(config)  # type: ignore[arg-type]
+        path = train_run(config)
     typer.echo(f"run: {path}")
 
 
@@ -442,7 +442,7 @@ def cv(
         weight_decay=weight_decay, seed=seed, device=device, patience=patience, schedule=schedule,
         num_workers=workers, augment=augment, feature_set=feature_set,
     )  # fmt: skip
-    path = cross_validate(config, folds)  # type: ignore[arg-type]
+    path = cross_validate(config, folds)
     typer.echo(f"cv: {path} ({path / 'cv.json'})")
 
 
