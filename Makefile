@@ -24,10 +24,16 @@ demo: install
 	$(BIN)/mer-zoo demo-data $(DEMO_DIR)/deam --songs $(DEMO_SONGS) --seed 0
 	rm -rf $(DEMO_DIR)/features.h5 $(DEMO_DIR)/features.h5.partial $(DEMO_DIR)/runs
 	$(BIN)/mer-zoo build-features --root $(DEMO_DIR)/deam --out $(DEMO_DIR)/features.h5 --no-progress
+	$(BIN)/mer-zoo info $(DEMO_DIR)/features.h5
 	$(BIN)/mer-zoo train --model mean --features $(DEMO_DIR)/features.h5 --out $(DEMO_DIR)/runs
 	$(BIN)/mer-zoo train --model cnn_small --features $(DEMO_DIR)/features.h5 --out $(DEMO_DIR)/runs --epochs 20
+	$(BIN)/mer-zoo train --model ridge --features $(DEMO_DIR)/features.h5 --out $(DEMO_DIR)/runs
+	$(BIN)/mer-zoo train --model mean --task static --features $(DEMO_DIR)/features.h5 --out $(DEMO_DIR)/runs
+	$(BIN)/mer-zoo train --model ridge --task static --features $(DEMO_DIR)/features.h5 --out $(DEMO_DIR)/runs
+	$(BIN)/mer-zoo predict $(DEMO_DIR)/runs/cnn_small-* $(DEMO_DIR)/deam/DEAM_audio/MEMD_audio \
+		--out $(DEMO_DIR)/predictions.csv --overwrite --no-progress
 	$(BIN)/mer-zoo predict $(DEMO_DIR)/runs/cnn_small-* $$(ls $(DEMO_DIR)/deam/DEAM_audio/MEMD_audio/*.mp3 | head -n 2) \
-		--out $(DEMO_DIR)/predictions.csv --plot $(DEMO_DIR)/va.png
+		--out $(DEMO_DIR)/two.csv --overwrite --no-progress --plot $(DEMO_DIR)/va.png
 	$(BIN)/mer-zoo compare $(DEMO_DIR)/runs/* --markdown $(DEMO_DIR)/leaderboard.md
 
 # The suite: lint and format check (ruff), types (mypy on mer_zoo/), then the tests.
