@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,10 @@ from typing import Any
 import pytest
 
 DEMO_SONGS = 12
+
+# librosa's numba kernels cache into this session's own folder (set before numba is imported),
+# not into site-packages where concurrent test sessions and workers could tear each other's files.
+os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="mer-zoo-test-numba-"))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ job is computed from that one decoded span.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -195,6 +196,11 @@ class WorkerSetup(WorkerPlugin):
     def setup(self, worker: Any) -> None:
         """Run once on each worker when it joins."""
         os.environ.update(THREAD_VARIABLES)
+        # librosa's numba kernels cache their machine code beside their source: workers that
+        # compile the same kernel at once can leave a torn cache that segfaults its next reader.
+        # Each worker process caches in a folder of its own.
+        base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "mer-zoo-numba")
+        os.environ["NUMBA_CACHE_DIR"] = os.path.join(base, f"worker-{os.getpid()}")
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:  # optional: without it the environment variables still apply to new pools
