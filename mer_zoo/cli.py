@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from mer_zoo import __version__
+
+if TYPE_CHECKING:
+    from mer_zoo.training import TrainConfig
 
 app = typer.Typer(
     name="mer-zoo",
@@ -255,15 +258,17 @@ def _writable(path: Optional[Path], flag: str) -> None:
 
 
 _SPLIT_HELP = (
-    "random | random:0.8,0.1,0.1 | kfold:I/K | mediaeval2015 | file:SPLIT.json | file:TRAIN.txt,VAL.txt,TEST.txt (by song)."
+    "random | random:0.8,0.1,0.1 | kfold:I/K | mediaeval2015 | file:SPLIT.json | file:TRAIN.txt,VAL.txt,TEST.txt "
+    "(always by song)."
 )
 _TASK_HELP = "window (5-s window means, default) | static (one value per song) | dynamic (a value every 0.5 s)."
 
 
-def _train_config(model: str, epochs: Optional[int], opt: list[str], **settings: object) -> object:
+def _train_config(model: str, epochs: Optional[int], opt: list[str], **settings: Any) -> TrainConfig:
     from mer_zoo.training import TrainConfig
 
-    return TrainConfig(model=model, epochs=30 if epochs is None else epochs, model_options=_model_options(opt), **settings)  # type: ignore[arg-type]
+    options = _model_options(opt)
+    return TrainConfig(model=model, epochs=30 if epochs is None else epochs, model_options=options, **settings)
 
 
 @app.command("train")
@@ -310,7 +315,7 @@ def train(
             weight_decay=weight_decay, seed=seed, device=device, split=split, patience=patience, schedule=schedule,
             num_workers=workers, augment=augment, feature_set=feature_set,
         )  # fmt: skip
-        path = train_run(config)  # type: ignore[arg-type]
+        path = train_run(config)
     typer.echo(f"run: {path}")
 
 
@@ -331,7 +336,7 @@ def cv(
     schedule: str = typer.Option("plateau", "--schedule", help="Learning-rate schedule: plateau or cosine."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes (0: load in the training process)."),
     augment: bool = typer.Option(False, "--augment", help="Augment training spectrograms."),
-    feature_set: str = typer.Option("mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."),
+    feature_set: str = typer.Option("mel", "--set", help="The store's feature set to train on (see `mer-zoo info`)."),
     opt: list[str] = typer.Option([], "--opt", help="Model option KEY=VALUE (repeatable), passed to the builder."),
 ) -> None:
     """Cross-validate a model by song: one run per fold, and cv.json with mean ± std over folds."""
@@ -345,7 +350,7 @@ def cv(
         weight_decay=weight_decay, seed=seed, device=device, patience=patience, schedule=schedule,
         num_workers=workers, augment=augment, feature_set=feature_set,
     )  # fmt: skip
-    path = cross_validate(config, folds)  # type: ignore[arg-type]
+    path = cross_validate(config, folds)
     typer.echo(f"cv: {path} ({path / 'cv.json'})")
 
 
@@ -353,7 +358,7 @@ def cv(
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by `mer-zoo train`."),
     features: Optional[Path] = typer.Option(
-        None, "--features", help="Score on every song of this store instead (another corpus: predictions mapped onto its scale)."
+        None, "--features", help="Score on every song of this store instead (another corpus: mapped onto its scale)."
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
@@ -412,7 +417,7 @@ def predict(
     run_dir: Path = typer.Argument(..., help="A run directory written by `mer-zoo train`."),
     songs: list[Path] = typer.Argument(..., help="Audio files (any length, sample rate or channels)."),
     out: Path = typer.Option(
-        Path("predictions.csv"), "--out", help="CSV: a row per window (window run), per file (static), per 0.5 s (dynamic)."
+        Path("predictions.csv"), "--out", help="CSV: a row per window (window run), file (static), 0.5 s (dynamic)."
     ),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw each song's path on the valence-arousal plane."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
