@@ -213,3 +213,18 @@ def test_a_dynamic_run_resumes_to_the_same_figures(cli: Cli, tiny: Path, tmp_pat
     history = ["train_loss", "val_loss"]
     assert pd.read_csv(short / "history.csv")[history].equals(pd.read_csv(whole / "history.csv")[history])
     assert _json(short / "metrics.json")["test"] == _json(whole / "metrics.json")["test"]
+
+
+def test_songs_without_static_labels_are_left_out_by_name(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import h5py
+
+    store = write_tiny_store(tmp_path / "nan.h5", n_songs=10)
+    with h5py.File(store, "r+") as f:
+        f["songs/valence_mean"][3] = np.nan  # song 4
+    run = _train(cli, store, tmp_path / "runs", "--model", "mean", "--task", "static")
+    assert f"mer-zoo: warning: 1 songs of {store} have no static labels and are left out: 4" in capsys.readouterr().err
+    split = _json(run / "config.json")["split"]
+    assert 4 not in split["train"] + split["val"] + split["test"]
+    assert len(split["train"] + split["val"] + split["test"]) == 9

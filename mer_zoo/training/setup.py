@@ -172,9 +172,8 @@ def start_run(config: TrainConfig) -> Run:
         probe_output(model, info.name, (2 * item[0],) if as_vector else item, task.name, n_frames)
     unlabelled = unlabelled_songs(task, features)
     if unlabelled:
-        warn(f"{len(unlabelled)} songs of {features} have no {task.name} labels and are left out: "
-             f"{', '.join(map(str, unlabelled))}")  # fmt: skip
-    song_ids = [s for s in store.pop("song_ids") if s not in set(unlabelled)]
+        warn(f"{len(unlabelled)} songs of {features} have no {task.name} labels and are left out: {_ids(unlabelled)}")
+    song_ids = sorted(set(store.pop("song_ids")) - set(unlabelled))
     split = parse_split(config.split, song_ids, seed=config.seed)
     _warn_split(split, unlabelled, features)
     train_songs = FeatureDataset(features, "train", songs=split, feature_set=config.feature_set, as_vector=as_vector)
