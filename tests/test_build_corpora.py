@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,16 @@ def test_pmemo_store_trains(pmemo_store: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     assert run_cli(["train", "--model", "mean", "--features", pmemo_store, "--out", runs]) == 0
     assert (next(runs.iterdir()) / "metrics.json").is_file()
+
+
+def test_a_deam_run_evaluates_on_the_pmemo_demo_through_the_cli(
+    cnn_run: Path, pmemo_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "pmemo.json"
+    assert run_cli(["evaluate", cnn_run, "--features", pmemo_store, "--json", out, "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "trained on deam (scale [-1, 1]), scored on pmemo (scale [0, 1]): predictions mapped linearly" in printed
+    result = json.loads(out.read_text())
+    assert result["source"]["dataset"] == "deam" and result["target"]["dataset"] == "pmemo"
+    with FeatureStore(pmemo_store) as store:
+        assert result["all"]["n_windows"] == len(store) and result["all"]["n_songs"] == len(store.songs)
