@@ -16,7 +16,7 @@ from mer_zoo.cli import main
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.models import check_compatible, get_model, get_model_info, list_models, register_model, registry
 
-BUILT_INS = {"mean", "cnn_small", "vgg_bn", "crnn", "short_chunk_resnet", "mel_transformer"}
+BUILT_INS = {"mean", "cnn_small", "vgg_bn", "crnn", "short_chunk_resnet", "mel_transformer", "ridge", "svr", "hist_gbt"}
 
 GOOD_PLUGIN = '''
 import torch
@@ -173,14 +173,14 @@ def test_entry_points_load_once(fresh_registry: None, monkeypatch: pytest.Monkey
 
 
 def test_builtins_and_the_example_plugin_come_through_entry_points(fresh_registry: None) -> None:
-    assert "mer_zoo_example" not in sys.modules
+    assert "mer_zoo_example.model" not in sys.modules
     assert set(list_models()) >= BUILT_INS | {"example_mlp"}
     assert {get_model_info(name).source for name in BUILT_INS} == {"built-in"}
     assert get_model_info("example_mlp").source == "mer-zoo-example"
     model = get_model("example_mlp", n_mels=64)
     out = model(torch.randn(3, 1, 64, 50))
     out.sum().backward()
-    assert out.shape == (3, 2) and type(model).__module__ == "mer_zoo_example"
+    assert out.shape == (3, 2) and type(model).__module__ == "mer_zoo_example.model"
 
 
 def test_a_broken_plugin_warns_and_the_rest_still_work(fresh_registry: None, fake_site: Callable[..., None]) -> None:
@@ -213,7 +213,7 @@ def test_disabling_plugins_keeps_the_builtins(
     fake_site("good-plugin", {"good": "good_plugin_h3"}, {"good_plugin_h3": GOOD_PLUGIN})
     monkeypatch.setenv("MER_ZOO_DISABLE_PLUGINS", "1")
     assert set(list_models()) == BUILT_INS  # whatever else is installed
-    assert "good_plugin_h3" not in sys.modules and "mer_zoo_example" not in sys.modules
+    assert "good_plugin_h3" not in sys.modules and "mer_zoo_example.model" not in sys.modules
 
 
 def test_the_cli_reports_a_broken_plugin_on_one_line(
