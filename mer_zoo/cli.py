@@ -230,12 +230,24 @@ def info(
     typer.echo("\n".join(lines))
 
 
+def _reporting_plugin_warnings(listing: Any, *args: Any) -> Any:
+    """Call ``listing(*args)``; a broken plugin's warning becomes one line on stderr each."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = listing(*args)
+    for warning in caught:
+        typer.echo(f"mer-zoo: warning: {warning.message}", err=True)
+    return result
+
+
 @app.command("datasets")
 def datasets_command() -> None:
     """List the dataset readers build-features --dataset accepts: built-ins and plugins."""
     from mer_zoo.datasets import REGISTRY, list_readers
 
-    for name in list_readers():
+    for name in _reporting_plugin_warnings(list_readers):
         info = REGISTRY.lookup(name)[1]
         typer.echo(f"{name:<10} {info.source:<18} {info.description}")
 
@@ -245,16 +257,9 @@ def features_command(
     pattern: str = typer.Argument("*", help="Shell-style pattern on feature-set names."),
 ) -> None:
     """List the feature sets build-features can compute: built-ins and plugins."""
-    import warnings
-
     from mer_zoo.features.extractors import get_extractor_info, list_extractors
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        names = list_extractors(pattern)
-    for warning in caught:
-        typer.echo(f"mer-zoo: warning: {warning.message}", err=True)
-    for name in names:
+    for name in _reporting_plugin_warnings(list_extractors, pattern):
         info = get_extractor_info(name)
         typer.echo(f"{name:<22} {info.kind or '?':<9} {info.source:<18} {info.description}")
 
@@ -267,19 +272,13 @@ def models(
     pattern: str = typer.Argument("*", help="Shell-style pattern on model names, e.g. 'cnn*'."),
 ) -> None:
     """List the registered models: built-ins and plugins, with size, input and description."""
-    import warnings
-
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
     from mer_zoo.models.summary import model_rows
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rows = model_rows(pattern)
-    for warning in caught:
-        typer.echo(f"mer-zoo: warning: {warning.message}", err=True)
+    rows = _reporting_plugin_warnings(model_rows, pattern)
     table = Table("name", "source", "parameters", "input", "description", box=box.SIMPLE_HEAD, show_edge=False)
     for column in table.columns[:4]:
         column.no_wrap = True
