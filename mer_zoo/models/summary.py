@@ -36,6 +36,7 @@ def model_rows(pattern: str = "*") -> list[ModelRow]:
             parameters: int | None = sum(p.numel() for p in model.parameters())
         except Exception:  # a plugin's broken builder still gets its row
             parameters = None
-        mels = info.spec.n_mels or "n_mels"
-        rows.append(ModelRow(name, info.source, parameters, f"(B, 1, {mels}, T)", info.description))
+        features = info.spec.n_mels or ("D" if "vector" in info.spec.inputs else "n_mels")
+        shape = f"(B, {features})" if "image" not in info.spec.inputs else f"(B, 1, {features}, T)"
+        rows.append(ModelRow(name, info.source, parameters, shape, info.description))
     return rows
