@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,21 @@ def test_fits_and_runs_on_cuda(name: str, problem: dict[str, np.ndarray], fitted
         out = model(x)
     assert out.device.type == "cuda"
     np.testing.assert_allclose(out.float().cpu().numpy(), _predict(fitted[name], problem["x_test"]), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ridge", "svr", "hist_gbt"])
+def test_classical_models_train_evaluate_compare_and_predict_through_the_cli(
+    name: str, demo_store: Path, demo_root: Path, tmp_path: Path
+) -> None:
+    from conftest import run_cli
+
+    runs = tmp_path / "runs"
+    assert run_cli(["train", "--model", name, "--features", demo_store, "--out", runs, "--device", "cpu"]) == 0
+    (run,) = runs.iterdir()
+    assert (run / "best.pt").is_file() and json.loads((run / "metrics.json").read_text())["test"]["mse"] > 0
+    assert run_cli(["evaluate", run, "--device", "cpu"]) == 0
+    assert run_cli(["compare", run, "--csv", tmp_path / "board.csv"]) == 0
+    song = sorted((demo_root / "DEAM_audio/MEMD_audio").glob("*.mp3"))[0]
+    out = tmp_path / "p.csv"
+    assert run_cli(["predict", run, song, "--out", out, "--workers", "1", "--no-progress", "--device", "cpu"]) == 0
+    assert out.read_text().count("\n") > 5
