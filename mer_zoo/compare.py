@@ -127,10 +127,13 @@ _SHORT = {
         ("r2", "R²"), ("ccc", "CCC"), ("rmse", "RMSE"), ("pearson", "r"), ("rmse_song", "RMSE/song"),
         ("r_song", "r/song"), ("r_pooled", "r pooled"))},
 }  # fmt: skip
-# The terminal leaves out the spread over songs and the per-dimension baseline (the CSV and Markdown keep them).
+# The terminal leaves out the spread over songs, the static RMSEs, and the split and baselines (the same for
+# every run of a group: its title and caption give them); the CSV and Markdown keep every column.
+_BASELINES = ("baseline_mse", "baseline_rmse_per_song")
 _TERMINAL_SKIP = frozenset(
-    f"{d}_{m}" for d in ("arousal", "valence") for m in ("rmse_song_std", "r_song_std", "baseline_rmse_song")
-)
+    ("split", *_BASELINES, *(f"{d}_{m}" for d in ("arousal", "valence") for m in (
+        "rmse_song_std", "r_song_std", "baseline_rmse_song", "rmse")))
+)  # fmt: skip
 _TEXT = ("run", "model", "split")
 
 
@@ -154,6 +157,14 @@ def _cell(row: pd.Series, column: str) -> str:
         if std is None or (isinstance(std, float) and np.isnan(std))
         else f"{text} ± {_FORMATS.get(column, '{:.3f}').format(std)}"
     )
+
+
+def _baseline_note(part: pd.DataFrame) -> str:
+    column = next((c for c in _BASELINES if c in part.columns and part[c].notna().any()), None)
+    if column is None:
+        return "mean baseline -"
+    row = part[part[column].notna()].iloc[0]
+    return f"mean baseline {_SHORT.get(column, column).removeprefix('mean ')} {_cell(row, column)}"
 
 
 def _spread_note(part: pd.DataFrame) -> str:
@@ -186,7 +197,8 @@ def leaderboard_tables(df: pd.DataFrame) -> list[Any]:
     for number, part, columns in _groups(df, _TERMINAL_SKIP):
         table = Table(
             title=f"group {number}: {titles.get(number, '')}",
-            caption=f"ranked within this group only, lower first; ratio = figure / mean baseline's{_spread_note(part)}",
+            caption=f"ranked within this group only, lower first; {_baseline_note(part)}; "
+            f"ratio = figure / mean baseline's{_spread_note(part)}",
             box=box.SIMPLE_HEAD,
         )
         for c in columns:

@@ -188,9 +188,9 @@ class Predictions:
                              f"mean arousal {a:+.3f}, valence {v:+.3f}")  # fmt: skip
             else:
                 lines.append(f"{name}: {len(g)} windows, mean arousal {a:+.3f}, valence {v:+.3f}")
-        rows = {"window": "windows", "static": "songs", "dynamic": "0.5-s frames"}[self.task]
+        rows = {"window": "a row per window", "static": "a row per file", "dynamic": "a row per 0.5 s"}[self.task]
         files = self.table["file"].nunique()
-        lines.append(f"task {self.task}: {len(self.table)} rows ({rows}) from {files} files, scale {self.scale}")
+        lines.append(f"task {self.task} ({rows}): {len(self.table)} rows, {files} file(s), scale {self.scale}")
         return lines
 
 

@@ -83,14 +83,12 @@ def cv_title(summary: Mapping[str, Any]) -> str:
 
 
 def cv_table(summary: Mapping[str, Any]) -> Any:
-    """A rich table of the test figures: mean ± std over folds, and each fold's value."""
+    """A rich table of the test figures: mean ± std over folds, and each fold's value (``cv_title`` names it)."""
     from rich import box
     from rich.table import Table
 
     task = get_task(summary["task"])
-    table = Table(
-        title=cv_title(summary), caption="test part of each fold; mean ± population std over folds", box=box.SIMPLE_HEAD
-    )
+    table = Table(caption="test part of each fold; mean ± population std over folds", box=box.SIMPLE_HEAD)
     table.add_column("figure", justify="left")
     table.add_column("mean ± std", justify="right")
     for i in range(summary["folds"]):
