@@ -145,17 +145,29 @@ def stage_floor_librosa(root: Path) -> dict[str, float]:
     return {"seconds": time.perf_counter() - started, "cpu": _cpu_seconds() - cpu, "songs": len(ids)}
 
 
-def stage_startup() -> dict[str, float]:
-    """Dask start-up as build-features does it: local cluster, worker set-up, then close."""
+def stage_startup(root: Path) -> dict[str, float]:
+    """build-features' fixed costs: imports, corpus read (overlapping the cluster boot), worker set-up, close."""
 
     started = time.perf_counter()
     from mer_zoo.config import FeatureConfig
-    from mer_zoo.features import build
+    from mer_zoo.datasets import read_corpus
+    from mer_zoo.features.build import make_extractors, plan_job
+    from mer_zoo.features.cluster import ClusterStart
 
     imported = time.perf_counter()
-    with build._dask_client(2, None, FeatureConfig()):
-        ready = time.perf_counter()
-    return {"imports": imported - started, "cluster": ready - imported, "close": time.perf_counter() - ready}
+    cluster = ClusterStart(2, None)
+    config = FeatureConfig()
+    job, _ = plan_job(read_corpus(root), config, make_extractors(["mel"], {}, config))
+    read = time.perf_counter()
+    cluster.client(job)
+    ready = time.perf_counter()
+    cluster.close()
+    return {
+        "imports": imported - started,
+        "read": read - imported,
+        "cluster": ready - read,
+        "close": time.perf_counter() - ready,
+    }
 
 
 STAGES = {
@@ -163,7 +175,7 @@ STAGES = {
     "original-pool": lambda a: stage_original(a.root, a.npy, pool=True),
     "floor": lambda a: stage_floor(a.root),
     "floor-librosa": lambda a: stage_floor_librosa(a.root),
-    "startup": lambda a: stage_startup(),
+    "startup": lambda a: stage_startup(a.root),
 }
 
 
@@ -288,6 +300,84 @@ def run_build(root: Path, out: Path, *extra: str) -> dict[str, float]:
     return {"seconds": wall, "cpu": cpu, "peak_mib": peak, "inner": inner}
 
 
+def run_predict(run: Path, root: Path, out: Path) -> dict[str, float]:
+    """mer-zoo predict over the corpus' audio folder (--workers 2) from process start to exit."""
+    command = [str(BIN / "mer-zoo"), "predict", str(run), str(root / AUDIO), "--out", str(out)]
+    wall, cpu, peak, _ = run_measured([*command, "--overwrite", "--no-progress", "--workers", "2"])
+    return {"seconds": wall, "cpu": cpu, "peak_mib": peak}
+
+
+def trained_run(store: Path) -> Path:
+    """A ``mean`` run on ``store`` (prediction cost does not depend on the model's size here)."""
+    runs = OUT / "runs"
+    shutil.rmtree(runs, ignore_errors=True)
+    subprocess.run(
+        [str(BIN / "mer-zoo"), "train", "--model", "mean", "--features", str(store), "--out", str(runs)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return next(runs.iterdir())
+
+
+def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
+    """Issue 12's targets only: build vs its own floor on both sizes, memory, predict next to build."""
+    big = len(_song_ids(large))
+    runs: dict[str, list[dict]] = {k: [] for k in ("build", "build-big", "floor", "startup", "predict")}
+    load_before = os.getloadavg()
+    run = None
+    for repeat in range(args.repeats):
+        runs["build"].append(run_build(small, OUT / "features.h5"))
+        run = run or trained_run(OUT / "features.h5")
+        result, _, peak = run_stage("floor", small, env=ONE_THREAD)
+        runs["floor"].append({**result, "peak_mib": peak})
+        runs["build-big"].append(run_build(large, OUT / "features_big.h5"))
+        runs["predict"].append(run_predict(run, small, OUT / "predictions.csv"))
+        runs["startup"].append(run_stage("startup", large)[0])
+        print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
+    load_after = os.getloadavg()
+    (OUT / "results_floor.json").write_text(json.dumps({"runs": runs, "busy_runs": BUSY_RUNS}, indent=1))
+
+    def median(name: str, key: str = "seconds") -> float:
+        return statistics.median(r[key] for r in runs[name])
+
+    floor = 2 * args.songs / median("floor")
+    build, build_big = args.songs / median("build"), big / median("build-big")
+    fixed = sum(median("startup", k) for k in ("imports", "cluster", "close"))
+    steady = big / (median("build-big") - fixed - (median("build-big") - median("build-big", "inner")))
+    with open(OUT / "predictions.csv") as f:
+        predicted_windows = sum(1 for _ in f) - 1
+    print(
+        "\n".join(
+            [
+                f"{args.songs} and {big} synthetic songs, {os.cpu_count()} CPUs, load average {load_before[0]:.1f} "
+                f"before and {load_after[0]:.1f} after; medians of {args.repeats}, every run a fresh process; "
+                f"{len(BUSY_RUNS)} runs started on a busy machine.",
+                "",
+                "| what | songs | seconds | songs/s | vs floor | CPU ms a song (all processes) | peak PSS MiB |",
+                "|---|---:|---:|---:|---:|---:|---:|",
+                f"| compute floor: 2 x one process running `extract_song` | {args.songs} | {median('floor') / 2:.2f} | "
+                f"{floor:.1f} | 1.00x | {1000 * median('floor', 'cpu') / args.songs:.0f} | |",
+                f"| build-features --workers 2 | {args.songs} | {median('build'):.2f} | {build:.1f} | {build / floor:.2f}x | "
+                f"{1000 * median('build', 'cpu') / args.songs:.0f} | {median('build', 'peak_mib'):.0f} |",
+                f"| build-features --workers 2 | {big} | {median('build-big'):.2f} | {build_big:.1f} | "
+                f"{build_big / floor:.2f}x | {1000 * median('build-big', 'cpu') / big:.0f} | "
+                f"{median('build-big', 'peak_mib'):.0f} |",
+                f"| predict --workers 2 (whole files, {predicted_windows} windows) | {args.songs} | "
+                f"{median('predict'):.2f} | {args.songs / median('predict'):.1f} | | "
+                f"{1000 * median('predict', 'cpu') / args.songs:.0f} | {median('predict', 'peak_mib'):.0f} |",
+                "",
+                f"Memory {big} vs {args.songs} songs: {median('build-big', 'peak_mib') / median('build', 'peak_mib'):.2f}x. "
+                f"Fixed costs (medians): interpreter + CLI {median('build') - median('build', 'inner'):.2f} s, "
+                f"imports {median('startup', 'imports'):.2f} s, reading {big} songs' annotations "
+                f"{median('startup', 'read'):.2f} s (the cluster boots meanwhile), then waiting for the workers "
+                f"{median('startup', 'cluster'):.2f} s, closing {median('startup', 'close'):.2f} s; "
+                f"the floor's writer {1000 * median('floor', 'write_seconds') / args.songs:.1f} ms a song. "
+                f"{big} songs without the fixed costs: {steady:.1f} songs/s ({steady / floor:.2f}x of the floor).",
+            ]
+        )
+    )
+
+
 def make_corpora(songs: int, big: int) -> tuple[Path, Path]:
     """The synthetic corpus (generated once) and a ``big``-song one of hard-linked copies."""
     from mer_zoo.datasets.synthetic import replicate_deam, write_synthetic_deam
@@ -322,6 +412,9 @@ def main() -> None:
         default=300.0,
         help="seconds to wait before each run for the CPUs to be idle (0: don't)",
     )
+    parser.add_argument(
+        "--floor-only", action="store_true", help="only build-features against its floor, memory and predict"
+    )
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--npy", type=Path, help=argparse.SUPPRESS)
@@ -334,6 +427,9 @@ def main() -> None:
     IDLE_WAIT_S = args.idle_wait
     OUT.mkdir(parents=True, exist_ok=True)
     small, large = make_corpora(args.songs, args.big)
+    if args.floor_only:
+        floor_report(args, small, large)
+        return
     npy = OUT / "npy"
     runs: dict[str, list[dict]] = {
         k: []
