@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from mer_zoo.training.runtime import autocast
 
-__all__ = ["evaluate_model", "forward", "make_loader", "task_loss"]
+__all__ = ["ShuffledBatches", "evaluate_model", "forward", "make_loader", "task_loss"]
 
 
 class _Batches(torch.utils.data.Dataset):
@@ -39,6 +40,30 @@ class _Batches(torch.utils.data.Dataset):
         return x, y
 
 
+class ShuffledBatches(torch.utils.data.Sampler[list[int]]):
+    """Batches of a new order each epoch: ``torch.randperm(n, generator=generator)``, cut into ``batch_size`` pieces.
+
+    One permutation per epoch and nothing else drawn, so epoch ``e`` sees the ``e``-th
+    permutation of a ``torch.Generator`` seeded like the run (``RandomSampler`` draws a second,
+    unused one each epoch, and ``DataLoader`` a worker seed, from the same generator).
+    A last batch of one window (of a larger ``batch_size``) is dropped: BatchNorm cannot train on it.
+    """
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator | None = None) -> None:
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.n, self.batch_size)
+        return full + (rest > 1)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = torch.randperm(self.n, generator=self.generator).tolist()
+        for start in range(0, self.n, self.batch_size):
+            batch = order[start : start + self.batch_size]
+            if len(batch) > 1 or self.batch_size == 1:
+                yield batch
+
+
 def make_loader(
     dataset: Any,
     batch_size: int,
@@ -51,23 +76,25 @@ def make_loader(
 ) -> DataLoader:
     """Batches of ``(features, target)`` from a FeatureDataset, read batch-wise.
 
-    Shuffling draws from ``generator``, exactly as ``DataLoader(shuffle=True)`` would.
+    Shuffled batches come from :class:`ShuffledBatches` on ``generator``; loader workers
+    (``num_workers``) are seeded from a generator of their own, so neither the order nor
+    torch's global generator (dropout, augmentation) moves when a loader starts.
     ``targets`` (one row per window) replace the dataset's own window means.
     """
-    sampler: torch.utils.data.Sampler[int]
+    batches: torch.utils.data.Sampler[list[int]]
     if shuffle:
-        sampler = torch.utils.data.RandomSampler(dataset, generator=generator)
+        batches = ShuffledBatches(len(dataset), batch_size, generator)
     else:
-        sampler = torch.utils.data.SequentialSampler(dataset)
-    # BatchNorm cannot train on a final batch of one window.
-    drop_last = shuffle and len(dataset) % batch_size == 1
+        batches = torch.utils.data.BatchSampler(torch.utils.data.SequentialSampler(dataset), batch_size, False)
+    # DataLoader draws its workers' base seed even without workers: never from the run's generators.
+    worker_seeds = torch.Generator().manual_seed(generator.initial_seed() + 1 if generator is not None else 0)
     return DataLoader(
         _Batches(dataset, targets),
-        sampler=torch.utils.data.BatchSampler(sampler, batch_size, drop_last),
+        sampler=batches,
         batch_size=None,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
-        generator=generator,
+        generator=worker_seeds,
         pin_memory=pin_memory,
     )
 
