@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mer_zoo.version import __version__
+
 __all__ = ["FeatureConfig", "FeatureDataset", "FeatureStore", "__version__"]
 
 # Heavy modules (torch, h5py, librosa) load on first use, so `mer-zoo --help` stays instant.

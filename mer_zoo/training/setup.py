@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from mer_zoo import __version__
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.runs import Run, open_run, store_record, write_json
 from mer_zoo.scales import Scale, parse_scale
@@ -32,6 +31,7 @@ from mer_zoo.tasks import (
 )
 from mer_zoo.training.config import TrainConfig
 from mer_zoo.training.console import warn
+from mer_zoo.version import __version__
 
 __all__ = ["Part", "RunData", "new_run_dir", "open_data", "probe_output", "start_run"]
 
