@@ -185,3 +185,19 @@ def test_a_second_build_of_the_same_output_is_refused(demo_root: Path, tmp_path:
         with pytest.raises(InputError, match="another build-features is writing it"):
             build_features(demo_root, out, workers=1, progress=False)
     assert not out.exists()
+
+
+def test_a_song_result_crosses_the_wire_with_its_arrays_as_frames_of_their_own() -> None:
+    from distributed.protocol import deserialize, serialize
+
+    from mer_zoo.features.extract import SongResult
+
+    mel = np.arange(2 * 4 * 8, dtype=np.float32).reshape(2, 4, 8)
+    features = SongFeatures(7, "7.mp3", 45.0, {"mel": mel}, np.array([15.0, 20.0]), np.array([20.0, 25.0]),
+                            np.zeros(2), np.zeros(2))  # fmt: skip
+    # The scheduler talks pickle protocol 4, which would copy every array into the pickle.
+    header, frames = serialize([SongResult(7, features, "", {})], context={"pickle-protocol": 4})
+    assert mel.nbytes in [memoryview(f).nbytes for f in frames]
+    (back,) = deserialize(header, frames)
+    assert back.song_id == 7 and np.array_equal(back.features.features["mel"], mel)
+    assert np.array_equal(back.features.start_s, [15.0, 20.0])

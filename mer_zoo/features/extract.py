@@ -9,12 +9,14 @@ job is computed from that one decoded span.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.protocol import dask_deserialize, dask_serialize
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets.base import SongRecord
@@ -60,6 +62,25 @@ class SongResult(NamedTuple):
     reason: str
     dropped: dict[str, int]
     failed_set: str = ""
+
+
+@dask_serialize.register(SongResult)
+def _send_result(result: SongResult) -> tuple[dict[str, Any], list[Any]]:
+    """A result on the wire: a small pickle and each array's bytes as a frame of its own.
+
+    Left to Dask, a result was pickled with every array inside it (measured: 800 songs cost
+    the client 0.8 s in ``pickle.loads`` and as much again faulting in the copies).
+    """
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(result, protocol=5, buffer_callback=buffers.append)
+    return {}, [head, *(b.raw() for b in buffers)]
+
+
+@dask_deserialize.register(SongResult)
+def _receive_result(header: dict[str, Any], frames: list[Any]) -> SongResult:
+    """Rebuild a result from :func:`_send_result`'s frames; the arrays view the received bytes."""
+    result: SongResult = pickle.loads(frames[0], buffers=frames[1:])
+    return result
 
 
 def extract_song(song: SongRecord, job: ExtractJob) -> SongResult:
