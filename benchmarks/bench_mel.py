@@ -35,7 +35,8 @@ from collections.abc import Callable
 import numpy as np
 
 from mer_zoo.config import FeatureConfig
-from mer_zoo.features.melspec import _mel_plan, log_mel_batch, log_mel_windows
+from mer_zoo.features.mel_basis import mel_plan
+from mer_zoo.features.melspec import log_mel_batch, log_mel_windows
 
 WINDOWS = 6
 BATCH = 3  # windows per call of the old log_mel in the build workers
@@ -49,7 +50,7 @@ def log_mel_before(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
     dtype = np.float32 if config.top_db is not None and config.top_db <= 80 else np.float64
     batch = np.asarray(y, dtype=dtype)
     n_fft, hop = config.n_fft, config.hop_length
-    window, basis, lo, hi = _mel_plan(config, dtype)
+    window, basis, lo, hi = mel_plan(config, dtype)
     padded = np.pad(batch, ((0, 0), (n_fft // 2, n_fft // 2)))
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
     spectrum = scipy.fft.rfft(frames * window, axis=-1)[..., lo:hi]

@@ -132,8 +132,10 @@ def add_features(
     Raises:
         InputError: before any work, for a bad store, set, setting or scheduler address.
     """
-    from mer_zoo.features.build import _build_lock, _run, make_extractors
+    from mer_zoo.features.build import make_extractors
     from mer_zoo.features.cluster import ClusterStart
+    from mer_zoo.features.dispatch import extract_in_order
+    from mer_zoo.features.resume import build_lock
 
     started = time.perf_counter()
     store = Path(store)
@@ -143,7 +145,7 @@ def add_features(
         raise InputError(f"{store}: no such feature store (build one with `mer-zoo build-features`)")
     if not os.access(store.parent, os.W_OK):
         raise InputError(f"{store.parent}: folder is not writable")
-    with _build_lock(store):
+    with build_lock(store):
         base = _read_store(store)
         extractors = make_extractors(sets, set_options or {}, base["config"])
         present = [e.name for e in extractors if e.name in base["sets"]]
@@ -165,7 +167,7 @@ def add_features(
                 summary.notes.append(f"resumed {side}: {len(done)} songs were already done")
             cluster = ClusterStart(workers, scheduler)
             try:
-                _run(writer, todo, job, base["source_root"], cluster, progress, task=add_songs)
+                extract_in_order(writer, todo, job, base["source_root"], cluster, progress, task=add_songs)
             finally:
                 cluster.close()
         except BaseException:
