@@ -153,6 +153,17 @@ def test_a_stopped_build_resumes_to_the_same_store(demo_root: Path, demo_store: 
     assert_same_store(out, demo_store)
 
 
+def test_a_finished_build_stopped_before_its_rename_is_completed_by_the_same_command(
+    demo_root: Path, demo_store: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "features.h5"  # an old store is unlinked just before the rename: the kill came between
+    shutil.copy(demo_store, tmp_path / "features.h5.partial")
+    summary = build_features(demo_root, out, workers=1, progress=False)
+    assert summary.songs_resumed == summary.songs_total - 1 and summary.songs_this_run == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.h5"]
+    assert_same_store(out, demo_store)
+
+
 def test_a_complete_store_is_kept_refused_or_overwritten(demo_root: Path, demo_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "features.h5"
     shutil.copy(demo_store, out)

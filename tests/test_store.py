@@ -180,6 +180,29 @@ def test_resume_keeps_the_committed_songs_but_redoes_the_last_of_each_table(tmp_
         assert list(store.songs.first_segment) == [0, 3, 6]
 
 
+def test_songs_committed_together_are_all_written_and_resume_keeps_only_those_with_all_their_windows(
+    tmp_path: Path,
+) -> None:
+    config = FeatureConfig(n_mels=8, n_fft=256, hop_length=2205)
+    path = tmp_path / "f.h5.partial"
+    writer = StoreWriter.create(path, config, dataset="deam", source_root=str(tmp_path))
+    writer.append_songs([_features(1, 3), _features(2, 2)])
+    writer.append_songs([_features(3, 3), _features(4, 3), _features(5, 3)])
+    with h5py.File(path, "r", swmr=True) as f:
+        assert list(f["songs/first_segment"][:]) == [0, 3, 5, 8, 11]
+        assert list(f["segments/song_id"][:]) == [1, 1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5]
+        np.testing.assert_array_equal(f["features/mel/data"][8:11], _features(4, 3).features["mel"])
+    f = writer._file  # a kill during the second commit: every songs row written, song 4's windows cut short
+    for name in ("features/mel/data", *(f"segments/{c}" for c in f["segments"])):
+        f[name].resize(10, axis=0)
+    f.flush()
+    writer.close()
+
+    resumed = StoreWriter.resume(path)
+    assert resumed.done_song_ids() == {1, 2, 3}
+    resumed.close()
+
+
 def test_an_unfinished_store_or_another_file_is_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "f.h5"
     StoreWriter.create(path, FeatureConfig(), dataset="deam", source_root=".").close()

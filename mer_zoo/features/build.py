@@ -24,7 +24,7 @@ from typing import Any
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError
 from mer_zoo.features.report import BuildSummary, summarise
-from mer_zoo.features.resume import build_lock, check_writable, open_partial, reusable
+from mer_zoo.features.resume import build_lock, check_writable, move_into_place, open_partial, reusable
 
 __all__ = ["COMPRESSIONS", "BuildSummary", "build_features", "make_extractors", "plan_job"]
 
@@ -116,7 +116,7 @@ def build_features(
                 writer.close()
                 raise
             writer.close(complete=True)
-            os.replace(partial, out)
+            move_into_place(partial, out)
     finally:
         cluster.close()
     summary = summarise(out, len(corpus.songs), notes)

@@ -76,8 +76,9 @@ def extract_in_order(
             ready[i] = results
             del future
             while written in ready:
-                for song, result in zip(batches[written], ready.pop(written)):
-                    _write(writer, song, result, root)
+                batch = ready.pop(written)
+                _write(writer, batches[written], batch, root)
+                for result in batch:
                     dropped.update(result.dropped if result.features is not None else {})
                     advance(result.features is None)
                 written += 1
@@ -102,12 +103,14 @@ def _return_freed_buffers() -> None:
         mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
-def _write(writer: Any, song: Any, result: Any, root: Path) -> None:
-    path = _relative(song.audio_path, root)
-    if result.features is not None:
-        writer.append_song(dataclasses.replace(result.features, path=path))
-    else:
-        writer.append_failure(result.song_id, path, result.reason, result.failed_set)
+def _write(writer: Any, songs: list[Any], results: list[Any], root: Path) -> None:
+    """One batch: its songs committed together (one flush), then its failures one by one."""
+    done = [r for r in results if r.features is not None]
+    paths = {song.song_id: _relative(song.audio_path, root) for song in songs}
+    writer.append_songs([dataclasses.replace(r.features, path=paths[r.song_id]) for r in done])
+    for result in results:
+        if result.features is None:
+            writer.append_failure(result.song_id, paths[result.song_id], result.reason, result.failed_set)
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -8,6 +8,7 @@ settings is resumed; different settings are refused (naming each difference) unl
 from __future__ import annotations
 
 import fcntl
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from typing import Any
 from mer_zoo.errors import InputError
 from mer_zoo.features.report import BuildSummary, summarise
 
-__all__ = ["build_lock", "check_writable", "open_partial", "reusable"]
+__all__ = ["build_lock", "check_writable", "move_into_place", "open_partial", "reusable"]
 
 
 def check_writable(out: Path) -> None:
@@ -116,3 +117,15 @@ def open_partial(
         else:
             notes.append(f"{partial}: unreadable stopped build discarded")
     return create()
+
+
+def move_into_place(partial: Path, out: Path) -> None:
+    """Rename the finished ``partial`` to ``out``, unlinking an old ``out`` first.
+
+    Renaming over an existing file makes ext4 start writing the new one back at once (its
+    ``auto_da_alloc`` safeguard): 0.2-0.6 s for an 800-song store, inside the build's time.
+    A crash between the two steps leaves no ``out`` and a finished ``partial``, which the
+    same command completes.
+    """
+    out.unlink(missing_ok=True)
+    os.replace(partial, out)

@@ -176,9 +176,12 @@ class StoreWriter:
         with h5py.File(path, "r", libver="latest", swmr=True) as old:
             n_songs = max(0, min(old[f"songs/{c}"].shape[0] for c in SONGS) - 1)
             n_failures = max(0, min(old[f"failures/{c}"].shape[0] for c in FAILURES) - 1)
-            n_segments = 0
-            if n_songs:
-                n_segments = int(old["songs/first_segment"][n_songs - 1] + old["songs/n_segments"][n_songs - 1])
+            # Songs committed together share a flush: keep only those whose windows all reached the file.
+            window_rows = min(old[f"segments/{c}"].shape[0] for c in old["segments"])
+            window_rows = min([window_rows, *(old[set_path(name)].shape[0] for name in json.loads(old.attrs["sets"]))])
+            ends = old["songs/first_segment"][:n_songs] + old["songs/n_segments"][:n_songs]
+            n_songs = int(np.searchsorted(ends, window_rows, side="right"))
+            n_segments = int(ends[n_songs - 1]) if n_songs else 0
             keep = {"features": n_segments, "segments": n_segments, "songs": n_songs, "failures": n_failures}
             with h5py.File(fresh, "w", libver=LIBVER) as new:
                 new.attrs.update(dict(old.attrs))
@@ -201,32 +204,43 @@ class StoreWriter:
         return {int(s) for s in done}
 
     def append_song(self, song: SongFeatures) -> None:
-        """Write one song's windows and its ``songs`` row, then flush: the song is committed.
+        """Write one song's windows and its ``songs`` row, then flush: the song is committed."""
+        self.append_songs([song])
 
-        One flush per song is enough: a kill during it can only spoil this last song, and
-        ``resume`` always redoes the last song.
+    def append_songs(self, songs: Sequence[SongFeatures]) -> None:
+        """Write several songs' windows and ``songs`` rows, then flush once: they are committed together.
+
+        One flush per call is enough: a kill during it can only spoil these songs, and
+        ``resume`` keeps only songs whose windows were all written before their rows.
         """
+        if not songs:
+            return
         d = self._dsets
         first = d["segments/song_id"].shape[0]
-        n = len(song.start_s)
+        counts = np.array([len(song.start_s) for song in songs])
         for name in self.sets:
-            _append(d[name], np.asarray(song.features[name], dtype=np.float32).reshape(n, *d[name].shape[1:]))
-        _append(d["segments/song_id"], np.full(n, song.song_id))
+            shape = d[name].shape[1:]
+            for song, n in zip(songs, counts):  # each song's own array: no concatenated copy
+                _append(d[name], np.asarray(song.features[name], dtype=np.float32).reshape(n, *shape))
+        _append(d["segments/song_id"], np.repeat([song.song_id for song in songs], counts))
         for column in ("start_s", "end_s", "arousal", "valence"):
-            _append(d[f"segments/{column}"], getattr(song, column))
+            _append(d[f"segments/{column}"], np.concatenate([getattr(song, column) for song in songs]))
         n_frames = d["segments/arousal_frames"].shape[1]
         for column in FRAME_COLUMNS:
-            values = getattr(song, column)
-            _append(d[f"segments/{column}"], np.full((n, n_frames), np.nan) if values is None else values)
-        row: dict[str, Any] = {
-            "song_id": [song.song_id],
-            "path": [song.path],
-            "duration_s": [song.duration_s],
-            "first_segment": [first],
-            "n_segments": [n],
+            parts = [getattr(song, column) for song in songs]
+            _append(
+                d[f"segments/{column}"],
+                np.concatenate([np.full((n, n_frames), np.nan) if p is None else p for p, n in zip(parts, counts)]),
+            )
+        rows: dict[str, Any] = {
+            "song_id": [song.song_id for song in songs],
+            "path": [song.path for song in songs],
+            "duration_s": [song.duration_s for song in songs],
+            "first_segment": first + np.cumsum(counts) - counts,
+            "n_segments": counts,
         }
-        row.update({name: [song.static.get(name, np.nan)] for name in STATIC_COLUMNS})
-        for name, values in row.items():
+        rows.update({name: [song.static.get(name, np.nan) for song in songs] for name in STATIC_COLUMNS})
+        for name, values in rows.items():
             _append(d[f"songs/{name}"], values)
         self._file.flush()
 
