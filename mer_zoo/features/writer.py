@@ -1,10 +1,11 @@
 """Writing a feature store (layout in :mod:`mer_zoo.features.layout`): crash-safe, resumable.
 
 The writer keeps the file valid at every moment (HDF5 SWMR mode: a killed writer leaves a
-readable file) and commits one song at a time: its windows in every set, its segment rows
-and its ``songs`` row, then a flush. On resume, the ``songs`` and ``failures`` rows are the
-truth and anything written past them is dropped; so is the last row of each table, which a
-kill during its flush may have left half-written (redoing one song costs less than trusting it).
+readable file) and commits a few songs at a time (a build's batch): their windows in every
+set, their segment rows and ``songs`` rows, then one flush. On resume, the ``songs`` and
+``failures`` rows are the truth and anything written past them is dropped; so is the last row
+of each table, which a kill during its flush may have left half-written (redoing one song
+costs less than trusting it), and so is any song whose windows did not all reach the file.
 """
 
 from __future__ import annotations
