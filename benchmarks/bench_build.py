@@ -404,6 +404,10 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
 
     floor = 2 * args.songs / median("floor")
     pair = big / median("floor-pair")
+    paired = [
+        floor_run["seconds"] / build_run["seconds"]
+        for build_run, floor_run in zip(runs["build-big"], runs["floor-pair"])
+    ]
     build, build_big = args.songs / median("build"), big / median("build-big")
     # build-features' own seconds ("inner") less the fixed costs inside it: waiting for the workers, closing.
     steady = big / (median("build-big", "inner") - median("startup", "cluster") - median("startup", "close"))
@@ -472,6 +476,10 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
                 f"the floor's writer {1000 * median('floor', 'write_seconds') / args.songs:.1f} ms a song. "
                 f"{big} songs without the fixed costs: {steady:.1f} songs/s ({steady / floor:.2f}x of 2 x one, "
                 f"{steady / pair:.2f}x of two at once).",
+                "",
+                f"Paired repeat by repeat, {big}-song build / two-at-once floor: {', '.join(f'{r:.2f}' for r in paired)} "
+                f"(median {statistics.median(paired):.2f}x); builds took "
+                f"{min(r['seconds'] for r in runs['build-big']):.1f}-{max(r['seconds'] for r in runs['build-big']):.1f} s.",
             ]
         )
     )
