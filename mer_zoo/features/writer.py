@@ -178,8 +178,10 @@ class StoreWriter:
             n_songs = max(0, min(old[f"songs/{c}"].shape[0] for c in SONGS) - 1)
             n_failures = max(0, min(old[f"failures/{c}"].shape[0] for c in FAILURES) - 1)
             # Songs committed together share a flush: keep only those whose windows all reached the file.
-            window_rows = min(old[f"segments/{c}"].shape[0] for c in old["segments"])
-            window_rows = min([window_rows, *(old[set_path(name)].shape[0] for name in json.loads(old.attrs["sets"]))])
+            per_window = [f"segments/{c}" for c in old["segments"]] + [
+                set_path(n) for n in json.loads(old.attrs["sets"])
+            ]
+            window_rows = min(old[name].shape[0] for name in per_window)
             ends = old["songs/first_segment"][:n_songs] + old["songs/n_segments"][:n_songs]
             n_songs = int(np.searchsorted(ends, window_rows, side="right"))
             n_segments = int(ends[n_songs - 1]) if n_songs else 0
