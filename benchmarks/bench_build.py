@@ -48,6 +48,7 @@ from mer_zoo.datasets.synthetic import AUDIO
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench_out" / "build"
 BIN = Path(sys.executable).parent
+WIRE = {"MER_ZOO_SHM_DIR": ""}  # results back over Dask's sockets, as before the shared-memory hand-off
 ONE_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"), "1")
 
 
@@ -330,7 +331,9 @@ def run_floor_pair(root: Path) -> dict[str, float]:
     }
 
 
-def run_build(root: Path, out: Path, *extra: str, sample: bool = True) -> dict[str, float]:
+def run_build(
+    root: Path, out: Path, *extra: str, sample: bool = True, env: dict[str, str] | None = None
+) -> dict[str, float]:
     """build-features --workers 2 from process start to exit: wall and CPU s, peak MiB, inner s."""
     command = [
         str(BIN / "mer-zoo"),
@@ -345,7 +348,7 @@ def run_build(root: Path, out: Path, *extra: str, sample: bool = True) -> dict[s
         "--overwrite",
         *extra,
     ]
-    wall, cpu, peak, stdout = run_measured(command, sample=sample)
+    wall, cpu, peak, stdout = run_measured(command, env, sample)
     inner = float(re.search(r"seconds\s*│\s*([\d.]+)", stdout).group(1))
     return {"seconds": wall, "cpu": cpu, "peak_mib": peak, "inner": inner}
 
@@ -377,7 +380,8 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
     with no orchestration at all).
     """
     big = len(_song_ids(large))
-    runs: dict[str, list[dict]] = {k: [] for k in ("build", "build-big", "floor", "floor-pair", "startup", "predict")}
+    kinds = ("build", "build-big", "build-big-wire", "floor", "floor-pair", "startup", "predict")
+    runs: dict[str, list[dict]] = {k: [] for k in kinds}
     load_before = os.getloadavg()
     run = None
     for repeat in range(args.repeats):  # timed runs: no memory sampling
@@ -386,6 +390,7 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
         runs["floor"].append(run_stage("floor", small, env=ONE_THREAD, sample=False)[0])
         runs["build-big"].append(run_build(large, OUT / "features_big.h5", sample=False))
         runs["floor-pair"].append(run_floor_pair(large))
+        runs["build-big-wire"].append(run_build(large, OUT / "features_big.h5", sample=False, env=WIRE))
         runs["predict"].append(run_predict(run, small, OUT / "predictions.csv", sample=False))
         runs["startup"].append(run_stage("startup", large, sample=False)[0])
         print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
@@ -409,6 +414,7 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
         for build_run, floor_run in zip(runs["build-big"], runs["floor-pair"])
     ]
     build, build_big = args.songs / median("build"), big / median("build-big")
+    handoff = [wire["seconds"] / shm["seconds"] for shm, wire in zip(runs["build-big"], runs["build-big-wire"])]
     # build-features' own seconds ("inner") less the fixed costs inside it: waiting for the workers, closing.
     steady = big / (median("build-big", "inner") - median("startup", "cluster") - median("startup", "close"))
     with open(OUT / "predictions.csv") as f:
@@ -459,6 +465,13 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
                     f"{memory['build-big']:.0f}",
                 ),
                 row(
+                    "build-features --workers 2, results over Dask's sockets (`MER_ZOO_SHM_DIR=`)",
+                    big,
+                    median("build-big-wire"),
+                    big / median("build-big-wire"),
+                    median("build-big-wire", "cpu"),
+                ),
+                row(
                     f"predict --workers 2 (whole files, {predicted_windows} windows)",
                     args.songs,
                     median("predict"),
@@ -479,7 +492,9 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
                 "",
                 f"Paired repeat by repeat, {big}-song build / two-at-once floor: {', '.join(f'{r:.2f}' for r in paired)} "
                 f"(median {statistics.median(paired):.2f}x); builds took "
-                f"{min(r['seconds'] for r in runs['build-big']):.1f}-{max(r['seconds'] for r in runs['build-big']):.1f} s.",
+                f"{min(r['seconds'] for r in runs['build-big']):.1f}-{max(r['seconds'] for r in runs['build-big']):.1f} s. "
+                f"Shared-memory hand-off against Dask's sockets, paired (wire s / hand-off s): "
+                f"{', '.join(f'{r:.2f}' for r in handoff)} (median {statistics.median(handoff):.2f}x).",
             ]
         )
     )

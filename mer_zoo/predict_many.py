@@ -120,6 +120,7 @@ def stream_predictions(
     from distributed import as_completed
 
     from mer_zoo.features.cluster import ClusterStart
+    from mer_zoo.features.handoff import handoff_folder, run_stashed, unstash
     from mer_zoo.features.report import progress_bar
 
     summary = StreamSummary(out=out)
@@ -130,37 +131,39 @@ def stream_predictions(
         return summary
     cluster = ClusterStart(workers, scheduler)
     try:
-        client = cluster.client(job)
-        threads = max(1, sum(client.nthreads().values()))
-        batches = [todo[i : i + _FILES_PER_TASK] for i in range(0, len(todo), _FILES_PER_TASK)]
-        shared = client.scatter(job, broadcast=True, hash=False)
-        futures = as_completed(with_results=True, raise_errors=False)
-        pending = iter(batches)
-        batch_of: dict[str, list[str]] = {}
+        with handoff_folder() as folder:
+            client = cluster.client(job)
+            threads = max(1, sum(client.nthreads().values()))
+            batches = [todo[i : i + _FILES_PER_TASK] for i in range(0, len(todo), _FILES_PER_TASK)]
+            shared = client.scatter(job, broadcast=True, hash=False)
+            futures = as_completed(with_results=True, raise_errors=False)
+            pending = iter(batches)
+            batch_of: dict[str, list[str]] = {}
 
-        def submit(n: int) -> None:
-            for batch in _take(pending, n):
-                future = client.submit(extract_files, batch, shared, pure=False)
-                batch_of[future.key] = batch
-                futures.add(future)
+            def submit(n: int) -> None:
+                for batch in _take(pending, n):
+                    future = client.submit(run_stashed, extract_files, batch, shared, folder, pure=False)
+                    batch_of[future.key] = batch
+                    futures.add(future)
 
-        submit(_IN_FLIGHT_PER_THREAD * threads + 1)
-        with progress_bar(len(todo), progress, unit="files") as advance, _Appender(out) as append:
-            for future, results in futures:
-                batch = batch_of.pop(future.key)
-                if isinstance(results, BaseException):  # the worker itself died (e.g. a decoder crash)
-                    cause = f"worker failed ({type(results).__name__}: {' '.join(str(results).split())})"
-                    results = [(path, None, None, f"{path}: {cause}") for path in batch]
-                for path, features, starts, reason in results:
-                    if features is None:
-                        summary.failures.append((path, reason))
-                    else:
-                        rows = rows_of(path, features, starts)
-                        append(rows)
-                        summary.written += 1
-                        summary.rows += len(rows)
-                    advance(features is None)
-                submit(1)
+            submit(_IN_FLIGHT_PER_THREAD * threads + 1)
+            with progress_bar(len(todo), progress, unit="files") as advance, _Appender(out) as append:
+                for future, results in futures:
+                    batch = batch_of.pop(future.key)
+                    results = unstash(results)
+                    if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
+                        cause = f"worker failed ({type(results).__name__}: {' '.join(str(results).split())})"
+                        results = [(path, None, None, f"{path}: {cause}") for path in batch]
+                    for path, features, starts, reason in results:
+                        if features is None:
+                            summary.failures.append((path, reason))
+                        else:
+                            rows = rows_of(path, features, starts)
+                            append(rows)
+                            summary.written += 1
+                            summary.rows += len(rows)
+                        advance(features is None)
+                    submit(1)
     finally:
         cluster.close()
     return summary

@@ -36,11 +36,13 @@ def extract_in_order(
 
     ``task(batch, job) -> [SongResult]`` is what a worker runs (default ``extract_songs``;
     ``add-features`` passes its own). Songs go out in batches of consecutive songs (a Dask
-    task costs ~5 ms of CPU, an eighth of a song's extraction).
+    task costs ~5 ms of CPU, an eighth of a song's extraction); workers on this machine hand
+    their arrays over through shared memory (``handoff``).
     """
     from distributed import as_completed
 
     from mer_zoo.features.extract import SongResult, extract_songs
+    from mer_zoo.features.handoff import handoff_folder, run_stashed, unstash
 
     task = task or extract_songs
     dropped: Counter[str] = Counter()
@@ -48,7 +50,7 @@ def extract_in_order(
         return dropped
     _return_freed_buffers()
     client = cluster.client(job)
-    with progress_bar(len(todo), progress) as advance:
+    with progress_bar(len(todo), progress) as advance, handoff_folder() as folder:
         threads = max(1, sum(client.nthreads().values()))
         size = max(1, min(_MAX_BATCH, len(todo) // (_BATCHES_PER_THREAD * threads)))
         batches = [todo[i : i + size] for i in range(0, len(todo), size)]
@@ -62,7 +64,7 @@ def extract_in_order(
         def submit_more() -> None:
             nonlocal submitted
             while submitted < len(batches) and submitted < written + window:
-                future = client.submit(task, batches[submitted], shared, pure=False)
+                future = client.submit(run_stashed, task, batches[submitted], shared, folder, pure=False)
                 index_of[future.key] = submitted
                 futures.add(future)
                 submitted += 1
@@ -70,7 +72,8 @@ def extract_in_order(
         submit_more()
         for future, results in futures:
             i = index_of.pop(future.key)
-            if isinstance(results, BaseException):  # the worker itself died (e.g. a decoder crash)
+            results = unstash(results)
+            if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
                 cause = f"worker failed ({type(results).__name__}: {' '.join(str(results).split())})"
                 results = [SongResult(song.song_id, None, f"{song.audio_path}: {cause}", {}) for song in batches[i]]
             ready[i] = results

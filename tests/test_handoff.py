@@ -1,0 +1,112 @@
+"""Results from local workers come back through shared memory, unchanged, and leave nothing behind."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from stores import assert_same_store
+
+from mer_zoo.features.build import build_features
+from mer_zoo.features.handoff import FOLDER_VARIABLE, Stashed, handoff_folder, run_stashed, unstash
+
+
+def arrays_task(n: int, job: Any) -> list[Any]:
+    """A task whose result holds arrays of several sizes and dtypes, and plain values."""
+    return [("song", {"mel": np.arange(n, dtype=np.float32).reshape(-1, 4)}, np.ones(3), job)]
+
+
+def test_a_stashed_result_comes_back_equal_and_its_file_is_removed(tmp_path: Path) -> None:
+    with handoff_folder(tmp_path) as folder:
+        assert folder is not None and Path(folder).parent == tmp_path
+        sent = run_stashed(arrays_task, 4096, "job", folder)
+        assert isinstance(sent, Stashed) and len(sent.head) < 1024  # only the small pickle would cross Dask
+        assert os.listdir(folder) == [Path(sent.path).name]
+        ((name, sets, ones, job),) = unstash(sent)
+        assert os.listdir(folder) == []
+        assert (name, job) == ("song", "job")
+        assert np.array_equal(sets["mel"], np.arange(4096, dtype=np.float32).reshape(-1, 4))
+        assert np.array_equal(ones, np.ones(3)) and not ones.flags.writeable
+        assert sets["mel"].ctypes.data % 64 == 0
+    assert not Path(folder).exists()
+
+
+def test_a_worker_that_cannot_see_the_folder_returns_its_result_as_it_is(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "on-the-client-machine-only"
+    for folder in (None, str(elsewhere)):
+        result = run_stashed(arrays_task, 8, "job", folder)
+        assert isinstance(result, list) and result[0][0] == "song"
+        assert unstash(result) is result
+
+
+def test_a_full_shared_memory_falls_back_to_the_wire_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(fd: int, buffers: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "writev", no_space)
+    with handoff_folder(tmp_path) as folder:
+        result = run_stashed(arrays_task, 8, "job", folder)
+        assert isinstance(result, list) and np.array_equal(result[0][1]["mel"].ravel(), np.arange(8))
+        assert os.listdir(folder) == []
+
+
+def test_a_file_gone_before_it_is_read_comes_back_as_its_error(tmp_path: Path) -> None:
+    with handoff_folder(tmp_path) as folder:
+        sent = run_stashed(arrays_task, 8, "job", folder)
+        os.unlink(sent.path)
+        assert isinstance(unstash(sent), FileNotFoundError)
+
+
+def test_folders_of_processes_that_are_gone_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    dead = tmp_path / "mer-zoo-handoff-999999999-abc"  # above any pid Linux hands out
+    live = tmp_path / f"mer-zoo-handoff-{os.getpid()}-def"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "left.bin").write_bytes(b"x")
+    with handoff_folder(tmp_path):
+        pass
+    assert not dead.exists() and live.exists()
+
+
+def test_an_empty_MER_ZOO_SHM_DIR_turns_the_handoff_off_and_a_missing_one_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(FOLDER_VARIABLE, "")
+    with handoff_folder() as folder:
+        assert folder is None
+    monkeypatch.setenv(FOLDER_VARIABLE, str(tmp_path / "missing"))
+    with handoff_folder() as folder:
+        assert folder is None
+    monkeypatch.setenv(FOLDER_VARIABLE, str(tmp_path))
+    with handoff_folder() as folder:
+        assert folder is not None and Path(folder).parent == tmp_path
+
+
+def test_local_workers_stash_their_results_and_the_client_reads_them() -> None:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+        handoff_folder() as folder,
+    ):
+        if folder is None:
+            pytest.skip("no usable /dev/shm on this machine")
+        sent = client.submit(run_stashed, arrays_task, 64, "job", folder).result()
+        assert isinstance(sent, Stashed)
+        assert np.array_equal(unstash(sent)[0][1]["mel"].ravel(), np.arange(64))
+
+
+def test_a_build_through_the_wire_writes_the_same_store(
+    demo_root: Path, demo_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(FOLDER_VARIABLE, "")
+    out = tmp_path / "wire.h5"
+    build_features(demo_root, out, workers=2, progress=False)
+    assert_same_store(out, demo_store)
