@@ -15,7 +15,7 @@ from mer_zoo.cli import main
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets.base import STATIC_COLUMNS
 from mer_zoo.datasets.synthetic import AUDIO, DYNAMIC
-from mer_zoo.errors import InputError
+from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.features.build import build_features
 from mer_zoo.features.store import FeatureStore
 from mer_zoo.features.writer import SongFeatures, StoreWriter
@@ -195,6 +195,21 @@ def test_a_second_build_of_the_same_output_is_refused(demo_root: Path, tmp_path:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(InputError, match="another build-features is writing it"):
             build_features(demo_root, out, workers=1, progress=False)
+    assert not out.exists()
+
+
+def test_a_local_cluster_that_cannot_start_is_a_one_line_error_and_leaves_no_store(
+    demo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import distributed
+
+    def no_workers(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_workers)
+    out = tmp_path / "features.h5"
+    with pytest.raises(MerZooError, match=r"^the local Dask cluster of 2 workers did not start \(RuntimeError: Nanny"):
+        build_features(demo_root, out, workers=2, progress=False)
     assert not out.exists()
 
 

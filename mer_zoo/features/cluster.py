@@ -96,16 +96,20 @@ def _open(workers: int, scheduler: str | None) -> tuple[Any, Any]:
         "distributed.scheduler.work-stealing": False,
         "distributed.worker.profile.enabled": False,
     }
-    with dask.config.set(settings):
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            # the scheduler's HTTP endpoint starts even without a dashboard: any free port
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.CRITICAL,
-        )
+    try:
+        with dask.config.set(settings):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                # the scheduler's HTTP endpoint starts even without a dashboard: any free port
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.CRITICAL,
+            )
+    except Exception as err:  # e.g. worker processes that cannot start (a __main__ they cannot re-import)
+        cause = " ".join(f"{type(err).__name__}: {err}".split())
+        raise MerZooError(f"the local Dask cluster of {workers} workers did not start ({cause})") from None
     return Client(cluster), cluster
 
 
