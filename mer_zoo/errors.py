@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError", "MerZooError"]
+__all__ = ["InputError", "MerZooError", "describe", "one_line"]
 
 
 class MerZooError(Exception):
@@ -15,3 +15,13 @@ class InputError(MerZooError):
     """Bad arguments or paths found before any work starts; the CLI exits 2."""
 
     exit_code = 2
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace, newlines included, made one space."""
+    return " ".join(text.split())
+
+
+def describe(err: BaseException) -> str:
+    """An exception as ``Type: message`` on one line."""
+    return f"{type(err).__name__}: {one_line(str(err))}"

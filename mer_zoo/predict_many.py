@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from mer_zoo.errors import InputError
+from mer_zoo.errors import InputError, describe, one_line
 
 __all__ = ["AUDIO_SUFFIXES", "StreamSummary", "collect_audio", "extract_files", "stream_predictions"]
 
@@ -86,9 +86,9 @@ def extract_files(paths: list[str], job: Any) -> list[tuple[str, dict[str, Any] 
             features, starts = extract_file(path, job.windows, job.extractors)
             out.append((path, features, starts, ""))
         except MerZooError as err:
-            out.append((path, None, None, " ".join(str(err).split())))
+            out.append((path, None, None, one_line(str(err))))
         except Exception as err:  # a decoder surprise must not stop the other files
-            out.append((path, None, None, f"{path}: {type(err).__name__}: {' '.join(str(err).split())}"))
+            out.append((path, None, None, f"{path}: {describe(err)}"))
     return out
 
 
@@ -152,7 +152,7 @@ def stream_predictions(
                     batch = batch_of.pop(future.key)
                     results = unstash(results)
                     if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
-                        cause = f"worker failed ({type(results).__name__}: {' '.join(str(results).split())})"
+                        cause = f"worker failed ({describe(results)})"
                         results = [(path, None, None, f"{path}: {cause}") for path in batch]
                     for path, features, starts, reason in results:
                         if features is None:

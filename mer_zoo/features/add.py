@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mer_zoo.errors import InputError, MerZooError
+from mer_zoo.errors import InputError, MerZooError, one_line
 from mer_zoo.features.audio import load_audio, window_slices
 from mer_zoo.features.extract import ExtractJob, SongResult
 from mer_zoo.features.writer import SongFeatures
@@ -71,16 +71,12 @@ def add_songs(songs: list[AddSong], job: ExtractJob) -> list[SongResult]:
         try:
             results.append(_compute(song, job))
         except MerZooError as err:
-            results.append(SongResult(song.song_id, None, _one_line(str(err)), {}))
+            results.append(SongResult(song.song_id, None, one_line(str(err)), {}))
         except Exception as err:  # a decoder surprise must not stop the other songs
             results.append(
-                SongResult(song.song_id, None, _one_line(f"{song.audio_path}: {type(err).__name__}: {err}"), {})
+                SongResult(song.song_id, None, one_line(f"{song.audio_path}: {type(err).__name__}: {err}"), {})
             )
     return results
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _compute(song: AddSong, job: ExtractJob) -> SongResult:
@@ -99,7 +95,7 @@ def _compute(song: AddSong, job: ExtractJob) -> SongResult:
             features[extractor.name] = extractor.compute(y, [s.start for s in slices], config)
         except Exception as err:
             reason = f"{song.audio_path}: feature set {extractor.name!r} failed ({type(err).__name__}: {err})"
-            return SongResult(song.song_id, None, _one_line(reason), {}, extractor.name)
+            return SongResult(song.song_id, None, one_line(reason), {}, extractor.name)
     unlabelled = np.full(n, np.nan, dtype=np.float32)  # the side file holds features only
     song_features = SongFeatures(
         song_id=song.song_id, path=str(song.audio_path), duration_s=float(duration), features=features,

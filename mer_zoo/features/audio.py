@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from mer_zoo.config import FeatureConfig
-from mer_zoo.errors import MerZooError
+from mer_zoo.errors import MerZooError, one_line
 
 __all__ = ["load_audio", "window_slices", "window_starts"]
 
@@ -82,7 +82,7 @@ def load_audio(
 
 def _cause(err: Exception) -> str:
     """libsndfile's reason, minus its "Error opening PATH:" prefix and its misleading "does not exist"."""
-    text = " ".join(str(getattr(err, "error_string", None) or err).split()) or type(err).__name__
+    text = one_line(str(getattr(err, "error_string", None) or err)) or type(err).__name__
     if "does not exist" in text:  # what libsndfile says of an existing file it cannot parse
         return "unrecognised or corrupt audio data"
     return text

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mer_zoo.errors import InputError, MerZooError
+from mer_zoo.errors import InputError, MerZooError, describe
 from mer_zoo.features.extract import ExtractJob
 
 __all__ = ["ClusterStart", "check_reachable", "dask_client"]
@@ -108,8 +108,7 @@ def _open(workers: int, scheduler: str | None) -> tuple[Any, Any]:
                 silence_logs=logging.CRITICAL,
             )
     except Exception as err:  # e.g. worker processes that cannot start (a __main__ they cannot re-import)
-        cause = " ".join(f"{type(err).__name__}: {err}".split())
-        raise MerZooError(f"the local Dask cluster of {workers} workers did not start ({cause})") from None
+        raise MerZooError(f"the local Dask cluster of {workers} workers did not start ({describe(err)})") from None
     return Client(cluster), cluster
 
 

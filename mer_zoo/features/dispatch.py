@@ -41,6 +41,7 @@ def extract_in_order(
     """
     from distributed import as_completed
 
+    from mer_zoo.errors import describe
     from mer_zoo.features.extract import SongResult, extract_songs
     from mer_zoo.features.handoff import handoff_folder, run_stashed, unstash
 
@@ -74,7 +75,7 @@ def extract_in_order(
             i = index_of.pop(future.key)
             results = unstash(results)
             if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
-                cause = f"worker failed ({type(results).__name__}: {' '.join(str(results).split())})"
+                cause = f"worker failed ({describe(results)})"
                 results = [SongResult(song.song_id, None, f"{song.audio_path}: {cause}", {}) for song in batches[i]]
             ready[i] = results
             del future

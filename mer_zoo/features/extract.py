@@ -20,7 +20,7 @@ from distributed.protocol import dask_deserialize, dask_serialize
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets.base import SongRecord
-from mer_zoo.errors import MerZooError
+from mer_zoo.errors import MerZooError, describe, one_line
 from mer_zoo.features.audio import load_audio, window_slices
 from mer_zoo.features.extractors import Extractor
 from mer_zoo.features.windows import WindowPlan, fit_to_audio, plan_windows, static_windows
@@ -88,18 +88,14 @@ def extract_song(song: SongRecord, job: ExtractJob) -> SongResult:
     try:
         return _extract(song, job)
     except MerZooError as err:
-        return SongResult(song.song_id, None, _one_line(str(err)), {})
+        return SongResult(song.song_id, None, one_line(str(err)), {})
     except Exception as err:  # a bug or a decoder surprise must not stop the other songs
-        return SongResult(song.song_id, None, _one_line(f"{song.audio_path}: {type(err).__name__}: {err}"), {})
+        return SongResult(song.song_id, None, one_line(f"{song.audio_path}: {type(err).__name__}: {err}"), {})
 
 
 def extract_songs(songs: list[SongRecord], job: ExtractJob) -> list[SongResult]:
     """``extract_song`` for each of a few songs: one Dask task for several, to save its overhead."""
     return [extract_song(song, job) for song in songs]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _extract(song: SongRecord, job: ExtractJob) -> SongResult:
@@ -133,7 +129,7 @@ def _extract(song: SongRecord, job: ExtractJob) -> SongResult:
             features[extractor.name] = extractor.compute(y, offsets, config)
         except Exception as err:  # one set failing fails the song, naming the set
             reason = f"{song.audio_path}: feature set {extractor.name!r} failed ({type(err).__name__}: {err})"
-            return SongResult(song.song_id, None, _one_line(reason), dict(plan.dropped), extractor.name)
+            return SongResult(song.song_id, None, one_line(reason), dict(plan.dropped), extractor.name)
     return SongResult(song.song_id, _song_features(song, plan, features, duration), "", dict(plan.dropped))
 
 
@@ -187,9 +183,7 @@ def extract_file(path: Any, windows: FeatureConfig, extractors: Sequence[Extract
         try:
             features[extractor.name] = extractor.compute(y, offsets, windows)
         except Exception as err:
-            raise MerZooError(
-                f"{path}: feature set {extractor.name!r} failed ({type(err).__name__}: {_one_line(str(err))})"
-            ) from None
+            raise MerZooError(f"{path}: feature set {extractor.name!r} failed ({describe(err)})") from None
     return features, starts
 
 

@@ -96,12 +96,14 @@ def run_stashed(task: Callable[[T, J], Any], items: T, job: J, folder: str | Non
     except OSError:
         return result
     try:
-        with os.fdopen(fd, "wb", buffering=0) as out:
-            for start in range(0, len(parts), 512):  # under any system's IOV_MAX
-                chunk = parts[start : start + 512]
-                if os.writev(out.fileno(), chunk) != sum(memoryview(p).nbytes for p in chunk):
-                    raise OSError(f"short write to {path}")
+        for start in range(0, len(parts), 512):  # under any system's IOV_MAX
+            os.writev(fd, parts[start : start + 512])
+        complete = os.fstat(fd).st_size == size
     except OSError:  # e.g. no space left in /dev/shm: the wire still works
+        complete = False
+    finally:
+        os.close(fd)
+    if not complete:
         Path(path).unlink(missing_ok=True)
         return result
     return Stashed(head, path, tuple(spans))
@@ -146,5 +148,5 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
-        return True
+        pass
     return True
