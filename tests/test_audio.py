@@ -59,6 +59,16 @@ def test_other_rates_are_resampled_and_mono_files_read(demo_root: Path) -> None:
     assert y.ndim == 1 and y.shape == (5 * 44100,)
 
 
+def test_every_channel_count_is_averaged_to_mono(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for channels in (1, 2, 3, 6):
+        data = rng.uniform(-0.5, 0.5, (3 * 44100, channels)).astype(np.float32)
+        path = tmp_path / f"{channels}.wav"
+        sf.write(path, data, 44100, subtype="FLOAT")
+        y, _ = load_audio(path, 44100)
+        np.testing.assert_allclose(y, data.mean(axis=1), rtol=0, atol=1e-7)
+
+
 @pytest.mark.parametrize(
     ("content", "cause"),
     [

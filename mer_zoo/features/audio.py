@@ -92,10 +92,13 @@ def _read_mono(f: Any, frames: int) -> np.ndarray:
     """Read up to ``frames`` frames block by block, averaging channels into one float32 array.
 
     Only one block of interleaved channels exists at a time: a 10-minute stereo song does
-    not need its 220 MB stereo copy. Channels are added one by one (a strided mean is 30x slower).
+    not need its 220 MB stereo copy. Each block is mixed while it is still in cache: channels
+    added one by one (a strided mean is 30x slower), then scaled (a last pass over the whole
+    span cost 10% of the decode).
     """
     mono = np.empty(frames, dtype=np.float32)
     block = np.empty((min(frames, _BLOCK), f.channels), dtype=np.float32)
+    scale = np.float32(1.0 / f.channels)
     done = 0
     while done < frames:
         data = f.read(out=block[: min(_BLOCK, frames - done)])
@@ -103,12 +106,14 @@ def _read_mono(f: Any, frames: int) -> np.ndarray:
         if n == 0:
             break
         target = mono[done : done + n]
-        np.copyto(target, data[:, 0])
-        for c in range(1, data.shape[1]):
-            target += data[:, c]
+        if data.shape[1] == 1:
+            np.copyto(target, data[:, 0])
+        else:
+            np.add(data[:, 0], data[:, 1], out=target)
+            for c in range(2, data.shape[1]):
+                target += data[:, c]
+            target *= scale
         done += n
-    if f.channels > 1:
-        mono[:done] *= np.float32(1.0 / f.channels)
     return mono[:done]
 
 
