@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 DEMO_SONGS ?= 120
+# Optional extras: mkl = Intel MKL's FFT for the mel (x86-64 only; `make install EXTRAS=dev` skips it)
+EXTRAS ?= dev,mkl
 
 .PHONY: install demo test lint bench clean
 
@@ -16,7 +18,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml plugins/mer-zoo-example/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	$(BIN)/python -m pip install -q -e plugins/mer-zoo-example
 	touch $(STAMP)
 

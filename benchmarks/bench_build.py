@@ -23,8 +23,10 @@ Prints a markdown report and writes ``bench_out/build/results.json``.
 
 ``--floor-only`` measures issue 12's targets alone: build-features on 200 and 800 songs
 against two floors measured in the same run (2 x one process alone, and two processes at
-once on half the songs each), timed without memory sampling; then one sampled run of each
-for peak memory; and predict next to build on the same files.
+once on half the songs each), timed without memory sampling; the same floor and the 800-song
+build with the mel's FFT by scipy (``MER_ZOO_FFT=scipy``) next to the default (mkl_fft where
+installed); the decode-only ceiling (2 x one process decoding the spans, no mel); then one
+sampled run of each for peak memory; and predict next to build on the same files.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from mer_zoo.datasets.synthetic import AUDIO
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench_out" / "build"
 BIN = Path(sys.executable).parent
-WIRE = {"MER_ZOO_SHM_DIR": ""}  # results back over Dask's sockets, as before the shared-memory hand-off
+SCIPY_FFT = {"MER_ZOO_FFT": "scipy"}  # the mel's FFT by scipy's pocketfft, as before mkl_fft
 ONE_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"), "1")
 
 
@@ -145,6 +147,28 @@ def stage_floor(root: Path, part: str | None = None, go_at: float | None = None)
     return {"seconds": compute, "cpu": cpu, "songs": len(songs), "windows": windows, "write_seconds": write}
 
 
+def stage_decode(root: Path) -> dict[str, float]:
+    """One process decoding every song's window span and nothing more: the ceiling that no mel can lift."""
+    from mer_zoo.config import FeatureConfig
+    from mer_zoo.datasets import read_corpus
+    from mer_zoo.features.audio import load_audio
+    from mer_zoo.features.build import make_extractors, plan_job
+    from mer_zoo.features.extract import warm_up
+    from mer_zoo.features.windows import plan_windows
+
+    config = FeatureConfig()
+    corpus = read_corpus(root)
+    job, _ = plan_job(corpus, config, make_extractors(["mel"], {}, config))
+    warm_up(job)
+    spans = [plan_windows(song, config, job.frames_per_window) for song in corpus.songs]
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    for song, plan in zip(corpus.songs, spans):
+        if len(plan):
+            first, last = plan.span_s
+            load_audio(song.audio_path, config.sample_rate, offset_s=first, duration_s=last - first)
+    return {"seconds": time.perf_counter() - started, "cpu": _cpu_seconds() - cpu, "songs": len(corpus.songs)}
+
+
 def stage_floor_librosa(root: Path) -> dict[str, float]:
     """The issue's floor: decode 15-45 s with librosa (offset/duration) and six librosa mels."""
     import librosa
@@ -191,6 +215,7 @@ STAGES = {
     "original-pool": lambda a: stage_original(a.root, a.npy, pool=True),
     "floor": lambda a: stage_floor(a.root, a.part, a.go_at),
     "floor-librosa": lambda a: stage_floor_librosa(a.root),
+    "decode": lambda a: stage_decode(a.root),
     "startup": lambda a: stage_startup(a.root),
 }
 
@@ -379,8 +404,20 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
     twice one core) and two processes at once on the big corpus (what the cores really give
     with no orchestration at all).
     """
+    from mer_zoo.features.melspec import fft_engine
+
     big = len(_song_ids(large))
-    kinds = ("build", "build-big", "build-big-wire", "floor", "floor-pair", "startup", "predict")
+    kinds = (
+        "build",
+        "build-big",
+        "build-big-scipy",
+        "floor",
+        "floor-scipy",
+        "decode",
+        "floor-pair",
+        "startup",
+        "predict",
+    )
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
     load_before = os.getloadavg()
     run = None
@@ -390,7 +427,9 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
         runs["floor"].append(run_stage("floor", small, env=ONE_THREAD, sample=False)[0])
         runs["build-big"].append(run_build(large, OUT / "features_big.h5", sample=False))
         runs["floor-pair"].append(run_floor_pair(large))
-        runs["build-big-wire"].append(run_build(large, OUT / "features_big.h5", sample=False, env=WIRE))
+        runs["build-big-scipy"].append(run_build(large, OUT / "features_big.h5", sample=False, env=SCIPY_FFT))
+        runs["floor-scipy"].append(run_stage("floor", small, env={**ONE_THREAD, **SCIPY_FFT}, sample=False)[0])
+        runs["decode"].append(run_stage("decode", small, env=ONE_THREAD, sample=False)[0])
         runs["predict"].append(run_predict(run, small, OUT / "predictions.csv", sample=False))
         runs["startup"].append(run_stage("startup", large, sample=False)[0])
         print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
@@ -414,7 +453,7 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
         for build_run, floor_run in zip(runs["build-big"], runs["floor-pair"])
     ]
     build, build_big = args.songs / median("build"), big / median("build-big")
-    handoff = [wire["seconds"] / shm["seconds"] for shm, wire in zip(runs["build-big"], runs["build-big-wire"])]
+    fft_gain = [old["seconds"] / new["seconds"] for new, old in zip(runs["build-big"], runs["build-big-scipy"])]
     # build-features' own seconds ("inner") less the fixed costs inside it: waiting for the workers, closing.
     steady = big / (median("build-big", "inner") - median("startup", "cluster") - median("startup", "close"))
     with open(OUT / "predictions.csv") as f:
@@ -427,7 +466,8 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
     print(
         "\n".join(
             [
-                f"{args.songs} and {big} synthetic songs, {os.cpu_count()} CPUs, load average {load_before[0]:.1f} "
+                f"{args.songs} and {big} synthetic songs, the mel's FFT by {fft_engine()}, "
+                f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} "
                 f"before and {load_after[0]:.1f} after; medians of {args.repeats}, every run a fresh process; "
                 f"{len(BUSY_RUNS)} runs started on a busy machine.",
                 "",
@@ -440,6 +480,20 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
                     median("floor") / 2,
                     floor,
                     median("floor", "cpu"),
+                ),
+                row(
+                    "compute floor with scipy's FFT (`MER_ZOO_FFT=scipy`): 2 x one process",
+                    args.songs,
+                    median("floor-scipy") / 2,
+                    2 * args.songs / median("floor-scipy"),
+                    median("floor-scipy", "cpu"),
+                ),
+                row(
+                    "decode-only ceiling: 2 x one process decoding the spans (no mel)",
+                    args.songs,
+                    median("decode") / 2,
+                    2 * args.songs / median("decode"),
+                    median("decode", "cpu"),
                 ),
                 row(
                     "compute floor: two processes at once, `extract_song` on half the songs each",
@@ -465,11 +519,11 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
                     f"{memory['build-big']:.0f}",
                 ),
                 row(
-                    "build-features --workers 2, results over Dask's sockets (`MER_ZOO_SHM_DIR=`)",
+                    "build-features --workers 2, the mel's FFT by scipy (`MER_ZOO_FFT=scipy`)",
                     big,
-                    median("build-big-wire"),
-                    big / median("build-big-wire"),
-                    median("build-big-wire", "cpu"),
+                    median("build-big-scipy"),
+                    big / median("build-big-scipy"),
+                    median("build-big-scipy", "cpu"),
                 ),
                 row(
                     f"predict --workers 2 (whole files, {predicted_windows} windows)",
@@ -493,8 +547,8 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
                 f"Paired repeat by repeat, {big}-song build / two-at-once floor: {', '.join(f'{r:.2f}' for r in paired)} "
                 f"(median {statistics.median(paired):.2f}x); builds took "
                 f"{min(r['seconds'] for r in runs['build-big']):.1f}-{max(r['seconds'] for r in runs['build-big']):.1f} s. "
-                f"Shared-memory hand-off against Dask's sockets, paired (wire s / hand-off s): "
-                f"{', '.join(f'{r:.2f}' for r in handoff)} (median {statistics.median(handoff):.2f}x).",
+                f"Paired, the build with scipy's FFT / the build with {fft_engine()}'s (s / s): "
+                f"{', '.join(f'{r:.2f}' for r in fft_gain)} (median {statistics.median(fft_gain):.2f}x).",
             ]
         )
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import librosa
@@ -21,6 +22,15 @@ from mer_zoo.features.melspec import log_mel, log_mel_batch, log_mel_windows, me
 TOLERANCE_DB = 0.01
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device")
+HAS_MKL = importlib.util.find_spec("mkl_fft") is not None
+# (backend, the numpy backend's FFT library): every way a CPU computes the mel
+CPU_BACKENDS = [
+    pytest.param("numpy", "scipy", id="numpy-scipy"),
+    pytest.param(
+        "numpy", "mkl_fft", id="numpy-mkl_fft", marks=pytest.mark.skipif(not HAS_MKL, reason="mkl_fft not installed")
+    ),
+    pytest.param("torch", "scipy", id="torch"),
+]
 
 ODD_SETTINGS = {
     "22k-nfft1024-hop256-no-floor": FeatureConfig(
@@ -101,16 +111,36 @@ def _assert_librosa_numbers(corpus: Corpus, config: FeatureConfig, limit: int | 
         assert np.abs(ours - reference).max() < TOLERANCE_DB
 
 
-@pytest.mark.parametrize("backend", melspec.MEL_BACKENDS)
-def test_every_cpu_backend_gives_librosas_numbers_on_every_song(corpus: Corpus, backend: str) -> None:
+@pytest.fixture
+def use_fft(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Set ``MER_ZOO_FFT`` for one test; the engine is resolved again before and after it."""
+
+    def use(engine: str) -> None:
+        monkeypatch.setenv("MER_ZOO_FFT", engine)
+        melspec.fft_engine.cache_clear()
+        melspec._rfft.cache_clear()
+
+    yield use
+    melspec.fft_engine.cache_clear()
+    melspec._rfft.cache_clear()
+
+
+@pytest.mark.parametrize(("backend", "fft"), CPU_BACKENDS)
+def test_every_cpu_backend_gives_librosas_numbers_on_every_song(
+    corpus: Corpus, backend: str, fft: str, use_fft: Callable[[str], None]
+) -> None:
+    use_fft(fft)
     config = FeatureConfig()
     assert sum(len(offsets) for _, offsets in corpus.songs(config)) >= 60
     _assert_librosa_numbers(corpus, config, backend=backend, device="cpu")
 
 
 @pytest.mark.parametrize("config", ODD_SETTINGS.values(), ids=ODD_SETTINGS.keys())
-@pytest.mark.parametrize("backend", melspec.MEL_BACKENDS)
-def test_librosas_numbers_with_other_settings(corpus: Corpus, backend: str, config: FeatureConfig) -> None:
+@pytest.mark.parametrize(("backend", "fft"), CPU_BACKENDS)
+def test_librosas_numbers_with_other_settings(
+    corpus: Corpus, backend: str, fft: str, config: FeatureConfig, use_fft: Callable[[str], None]
+) -> None:
+    use_fft(fft)
     _assert_librosa_numbers(corpus, config, limit=3, backend=backend, device="cpu")
 
 
@@ -123,10 +153,11 @@ def test_windows_equal_log_mel_of_the_stacked_windows(corpus: Corpus) -> None:
 
 
 def test_overlapping_windows_on_one_hop_grid_transform_shared_frames_once(
-    corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+    corpus: Corpus, monkeypatch: pytest.MonkeyPatch, use_fft: Callable[[str], None]
 ) -> None:
     import scipy.fft
 
+    use_fft("scipy")  # the FFTs are counted on scipy's
     config = ODD_SETTINGS["windows-overlapping-on-one-grid"]  # 2.5-s steps = 125 hops: half of each window is shared
     y, offsets = corpus.songs(config, limit=1)[0]
     transformed: list[int] = []
@@ -185,6 +216,24 @@ def test_no_windows_and_bad_calls() -> None:
         log_mel_windows(span, [0], config, backend="jax")
     with pytest.raises(ValueError, match="numpy mel backend runs on the CPU"):
         log_mel_windows(span, [0], config, device="cuda")
+
+
+def test_the_fft_library_is_mkl_where_installed_and_can_be_forced(
+    monkeypatch: pytest.MonkeyPatch, use_fft: Callable[[str], None]
+) -> None:
+    use_fft("")
+    assert melspec.fft_engine() == ("mkl_fft" if HAS_MKL else "scipy")
+    use_fft("SciPy ")
+    assert melspec.fft_engine() == "scipy"
+    use_fft("fftw")
+    with pytest.raises(InputError, match="MER_ZOO_FFT=fftw: expected one of mkl_fft, scipy"):
+        melspec.fft_engine()
+    monkeypatch.setitem(sys.modules, "mkl_fft", None)  # as if it were not installed
+    use_fft("")
+    assert melspec.fft_engine() == "scipy"
+    use_fft("mkl_fft")
+    with pytest.raises(InputError, match=r"mkl_fft is not installed \(pip install mkl_fft\)"):
+        melspec.fft_engine()
 
 
 def test_device_choice_maps_to_a_backend() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from mer_zoo.config import MEL_FIELDS, FeatureConfig
 from mer_zoo.features.extractors import Extractor, register_extractor
-from mer_zoo.features.melspec import log_mel_windows, resolve_mel_backend
+from mer_zoo.features.melspec import fft_engine, log_mel_windows, resolve_mel_backend
 
 __all__ = ["MelExtractor", "mel"]
 
@@ -19,7 +19,8 @@ class MelExtractor(Extractor):
     """``power_to_db(melspectrogram(...), ref=np.max)`` per window, ``(n_mels, frames)``.
 
     Computed from the decoded span in one pass (:func:`mer_zoo.features.melspec.log_mel_windows`)
-    on the CPU (numpy) or on a GPU (torch); every backend agrees with librosa within 0.01 dB.
+    on the CPU (numpy, with scipy's or MKL's FFT) or on a GPU (torch); every backend agrees with
+    librosa within 0.01 dB.
     """
 
     kind = "image"
@@ -28,7 +29,9 @@ class MelExtractor(Extractor):
     def __init__(self, settings: dict[str, Any], device: str = "cpu") -> None:
         self.settings = settings
         self.backend_name, self.device = resolve_mel_backend(device)
-        self.backend = self.backend_name if self.device == "cpu" else f"{self.backend_name}-{self.device}"
+        # recorded in the store: numpy/scipy or numpy/mkl_fft (its FFT library), or e.g. torch-cuda
+        on_cpu = f"{self.backend_name}/{fft_engine()}"
+        self.backend = on_cpu if self.device == "cpu" else f"{self.backend_name}-{self.device}"
 
     def config(self, windows: FeatureConfig) -> FeatureConfig:
         """The full settings: the store's windows with this set's mel parameters."""
