@@ -116,3 +116,11 @@ def test_a_running_dask_scheduler_builds_the_same_store(
     summary = build_features(demo_root, out, scheduler=dask_cluster, progress=False)
     assert summary.exit_code == 0 and summary.songs_this_run == summary.songs_total
     assert_same_store(out, demo_store, attrs=True)
+
+
+def test_local_workers_re_importing_the_mer_zoo_script_import_no_cli_framework() -> None:
+    # Spawned Dask workers run the `mer-zoo` script as __mp_main__: `from mer_zoo.cli import main`
+    # must not pull in typer (50 ms per worker, on the critical path of every build's start).
+    script = BIN / "mer-zoo"
+    code = f"import runpy, sys; runpy.run_path({str(script)!r}, run_name='__mp_main__'); print('typer' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

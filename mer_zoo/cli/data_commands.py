@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from mer_zoo.cli.app import app, reporting_plugin_warnings
 from mer_zoo.cli.options import named_options
+from mer_zoo.cli.typer_app import app, reporting_plugin_warnings
 
 # --- data commands -------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import typer
 
-from mer_zoo.cli.app import app, reporting_plugin_warnings
 from mer_zoo.cli.options import model_options
+from mer_zoo.cli.typer_app import app, reporting_plugin_warnings
 
 
 @app.command("models")

@@ -188,8 +188,7 @@ def extract_file(path: Any, windows: FeatureConfig, extractors: Sequence[Extract
 
 
 def warm_up(job: ExtractJob) -> None:
-    """Import the decoders and build each set's tables once, so the first song pays nothing."""
-    import scipy.fft  # noqa: F401
+    """Import the decoder and build each set's tables once (each imports what it uses), so the first song pays nothing."""
     import soundfile  # noqa: F401
 
     for extractor in job.extractors:
