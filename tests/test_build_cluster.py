@@ -124,3 +124,27 @@ def test_local_workers_re_importing_the_mer_zoo_script_import_no_cli_framework()
     script = BIN / "mer-zoo"
     code = f"import runpy, sys; runpy.run_path({str(script)!r}, run_name='__mp_main__'); print('typer' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_local_workers_are_forked_from_a_server_with_their_thread_limits(demo_root: Path) -> None:
+    from multiprocessing import forkserver
+
+    from mer_zoo.config import FeatureConfig
+    from mer_zoo.datasets import read_corpus
+    from mer_zoo.features.build import make_extractors, plan_job
+    from mer_zoo.features.cluster import dask_client
+    from mer_zoo.features.workers import THREAD_VARIABLES, start_fork_server
+
+    before = dict(os.environ)
+    assert start_fork_server()
+    assert dict(os.environ) == before  # the limits go to the server, not into this process
+    config = FeatureConfig()
+    job, _ = plan_job(read_corpus(demo_root), config, make_extractors(["mel"], {}, config))
+    with dask_client(2, None, job) as client:
+        seen = client.run(lambda: (os.getppid(), {name: os.environ.get(name) for name in THREAD_VARIABLES},
+                                   "MALLOC_TRIM_THRESHOLD_" in os.environ))  # fmt: skip
+    server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+    assert len(seen) == 2
+    for parent, limits, trim in seen.values():
+        assert parent == server != os.getpid()
+        assert limits == THREAD_VARIABLES and not trim

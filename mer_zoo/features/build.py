@@ -81,6 +81,10 @@ def build_features(
     if compression not in COMPRESSIONS:
         raise InputError(f"unknown compression {compression!r}; use one of: none, gzip, lzf")
     check_writable(out)
+    if scheduler is None:
+        from mer_zoo.features.workers import start_fork_server
+
+        start_fork_server()  # the workers' code imports there while this process gets ready
     extractors = make_extractors(sets, set_options or {}, config)
     if scheduler:
         from mer_zoo.features.cluster import check_reachable

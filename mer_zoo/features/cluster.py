@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mer_zoo.errors import InputError, MerZooError, describe
-from mer_zoo.features.extract import ExtractJob
+from mer_zoo.features.workers import THREAD_VARIABLES, start_fork_server
+
+if TYPE_CHECKING:  # distributed (0.4 s) is imported only by the thread that starts the cluster
+    from mer_zoo.features.extract import ExtractJob
 
 __all__ = ["ClusterStart", "check_reachable", "dask_client"]
 
@@ -31,6 +34,9 @@ def check_reachable(scheduler: str) -> None:
 class ClusterStart:
     """A Dask client started in a background thread, so workers boot while the corpus is read.
 
+    Local workers are forked from :func:`~mer_zoo.features.workers.start_fork_server`'s
+    server (started here if the caller has not started it earlier).
+
     ``client(job)`` waits for it, then has every worker set up for ``job`` (once);
     ``close()`` shuts down whatever was started, also when it was never used.
     """
@@ -39,8 +45,9 @@ class ClusterStart:
         from concurrent.futures import ThreadPoolExecutor
 
         self.scheduler = scheduler
+        self._forked = scheduler is None and start_fork_server()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="mer-zoo-cluster")
-        self._started = self._pool.submit(_open, workers, scheduler)
+        self._started = self._pool.submit(_open, workers, scheduler, self._forked)
         self._ready: Any = None
 
     def client(self, job: ExtractJob) -> Any:
@@ -74,11 +81,13 @@ def dask_client(workers: int, scheduler: str | None, job: ExtractJob) -> Iterato
         start.close()
 
 
-def _open(workers: int, scheduler: str | None) -> tuple[Any, Any]:
+def _open(workers: int, scheduler: str | None, forked: bool) -> tuple[Any, Any]:
     import dask
+    import distributed.utils
     from distributed import Client, LocalCluster
 
-    from mer_zoo.features.extract import THREAD_VARIABLES
+    if forked:  # our server runs with its own preload: skip Dask's (it would import pandas here first)
+        distributed.utils._forkserver_preload_set = True
 
     if scheduler:
         try:
@@ -95,6 +104,7 @@ def _open(workers: int, scheduler: str | None) -> tuple[Any, Any]:
         # Equal tasks, a bounded queue and no dashboard: stealing and profiling only cost CPU.
         "distributed.scheduler.work-stealing": False,
         "distributed.worker.profile.enabled": False,
+        "distributed.worker.multiprocessing-method": "forkserver" if forked else "spawn",
     }
     try:
         with dask.config.set(settings):

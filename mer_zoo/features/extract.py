@@ -24,10 +24,10 @@ from mer_zoo.errors import MerZooError, describe, one_line
 from mer_zoo.features.audio import load_audio, window_slices
 from mer_zoo.features.extractors import Extractor
 from mer_zoo.features.windows import WindowPlan, fit_to_audio, plan_windows, static_windows
+from mer_zoo.features.workers import THREAD_VARIABLES
 from mer_zoo.features.writer import SongFeatures
 
 __all__ = [
-    "THREAD_VARIABLES",
     "ExtractJob",
     "SongResult",
     "WorkerSetup",
@@ -36,12 +36,6 @@ __all__ = [
     "extract_songs",
     "warm_up",
 ]
-
-# One thread per library per worker: with two workers on two cores, a second BLAS or
-# OpenMP thread per worker only oversubscribes (the original's pool ran slower than serial).
-THREAD_VARIABLES = dict.fromkeys(
-    ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"), "1"
-)
 
 
 @dataclass(frozen=True)
