@@ -126,7 +126,9 @@ def test_local_workers_re_importing_the_mer_zoo_script_import_no_cli_framework()
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
-def test_local_workers_are_forked_from_a_server_with_their_thread_limits(demo_root: Path) -> None:
+def test_local_workers_are_forked_from_a_server_with_their_thread_limits_stopped_with_the_cluster(
+    demo_root: Path,
+) -> None:
     from multiprocessing import forkserver
 
     from mer_zoo.config import FeatureConfig
@@ -143,7 +145,10 @@ def test_local_workers_are_forked_from_a_server_with_their_thread_limits(demo_ro
     with dask_client(2, None, job) as client:
         seen = client.run(lambda: (os.getppid(), {name: os.environ.get(name) for name in THREAD_VARIABLES},
                                    "MALLOC_TRIM_THRESHOLD_" in os.environ))  # fmt: skip
-    server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+        server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+    assert forkserver._forkserver._forkserver_pid is None  # type: ignore[attr-defined]  # stopped with its cluster
+    with pytest.raises(ProcessLookupError):
+        os.kill(server, 0)
     assert len(seen) == 2
     for parent, limits, trim in seen.values():
         assert parent == server != os.getpid()

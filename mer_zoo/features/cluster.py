@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mer_zoo.errors import InputError, MerZooError, describe
-from mer_zoo.features.workers import THREAD_VARIABLES, start_fork_server
+from mer_zoo.features.workers import THREAD_VARIABLES, start_fork_server, stop_fork_server
 
 if TYPE_CHECKING:  # distributed (0.4 s) is imported only by the thread that starts the cluster
     from mer_zoo.features.extract import ExtractJob
@@ -35,7 +35,7 @@ class ClusterStart:
     """A Dask client started in a background thread, so workers boot while the corpus is read.
 
     Local workers are forked from :func:`~mer_zoo.features.workers.start_fork_server`'s
-    server (started here if the caller has not started it earlier).
+    server (started here if the caller has not started it earlier; stopped by ``close()``).
 
     ``client(job)`` waits for it, then has every worker set up for ``job`` (once);
     ``close()`` shuts down whatever was started, also when it was never used.
@@ -63,12 +63,15 @@ class ClusterStart:
         try:
             client, cluster = self._started.result()
         except Exception:  # a failed start has nothing to close; its error was reported (or is moot)
-            return
+            client = cluster = None
         finally:
             self._pool.shutdown(wait=False)
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
+        if self._forked:
+            stop_fork_server()
 
 
 @contextmanager

@@ -8,18 +8,21 @@ reading the corpus, a worker is up a few milliseconds after the cluster asks for
 
 A forked worker keeps the server's environment, not the one Dask sets before it spawns a
 process, so the server is started with the workers' thread limits in its environment (OpenMP
-and OpenBLAS read them once, at import). The server lives as long as this process: workers
-of later builds in the same process (a notebook, a test session) come from it too, with the
-environment and the mer-zoo code it started with. Where there is no fork server (Windows),
-workers are spawned as before.
+and OpenBLAS read them once, at import). The server is stopped with its cluster (a server
+left to exit with this process kept the command's output pipes open for its own 0.3-s
+teardown), so the next cluster in the same process starts a fresh one, with the environment
+and code of that moment. Where there is no fork server (Windows), workers are spawned.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import multiprocessing
 import os
+import signal
 
-__all__ = ["THREAD_VARIABLES", "start_fork_server"]
+__all__ = ["THREAD_VARIABLES", "start_fork_server", "stop_fork_server"]
 
 # One thread per library per worker: with two workers on two cores, a second BLAS or
 # OpenMP thread per worker only oversubscribes (the original's pool ran slower than serial).
@@ -41,7 +44,7 @@ _HASH_SEED = {"PYTHONHASHSEED": "6640"}
 
 
 def start_fork_server() -> bool:
-    """Start the fork server that local workers come from (once per process); False where there is none."""
+    """Start the fork server local workers come from, unless one runs; False where there is none."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return False
     from multiprocessing import forkserver
@@ -54,6 +57,8 @@ def start_fork_server() -> bool:
     os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     try:
         forkserver.ensure_running()
+        atexit.unregister(stop_fork_server)  # once: also on paths that never reach a cluster's close()
+        atexit.register(stop_fork_server)
     finally:
         for name, value in saved.items():
             if value is None:
@@ -61,3 +66,16 @@ def start_fork_server() -> bool:
             else:
                 os.environ[name] = value
     return True
+
+
+def stop_fork_server() -> None:
+    """Stop the fork server at once, if one runs (its workers are gone: it has nothing to finish)."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None or not hasattr(server, "_stop"):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)  # no interpreter teardown
+    server._stop()  # closes our end, reaps it and forgets it (as CPython's own tests stop it)
