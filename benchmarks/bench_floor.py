@@ -10,9 +10,10 @@ dependency of mer-zoo):
 - decode: ``load_audio`` (what workers run), libsndfile alone (the stereo read, no mono
   mix), and libmpg123 called directly with its decoder-side mono mix (``MPG123_MONO_MIX``,
   which mixes before the synthesis filter bank), when ``libmpg123.so.0`` is on the system;
-- FFT of the windowed frames: scipy (pocketfft, what the numpy backend runs), numpy's
+- FFT of the windowed frames: scipy (pocketfft, the numpy backend's without mkl_fft), numpy's
   pocketfft, torch (one thread), and pyFFTW (FFTW, ``FFTW_MEASURE``), mkl_fft and ducc0 when
-  installed; each in chunks of 64 frames, as the numpy backend runs it.
+  installed; each in chunks of 64 frames, as the numpy backend runs it;
+- the whole log-mel of a song's six windows with each FFT the numpy backend can use.
 
 Every method runs once per repeat, in turn, on one thread; medians over the repeats, in
 milliseconds per song (a song = one 30-s span, or its 2,586 frames).
@@ -29,6 +30,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # 
 
 import argparse
 import ctypes
+import importlib.util
 import statistics
 import time
 from collections.abc import Callable
@@ -125,7 +127,9 @@ def ffts(frames: np.ndarray, config: FeatureConfig) -> dict[str, Callable[[], No
         return run
 
     methods = {
-        "scipy.fft (pocketfft; the numpy backend)": chunked(lambda c: scipy.fft.rfft(c, axis=-1, overwrite_x=True)),
+        "scipy.fft (pocketfft; the numpy backend without mkl_fft)": chunked(
+            lambda c: scipy.fft.rfft(c, axis=-1, overwrite_x=True)
+        ),
         "numpy.fft (pocketfft)": chunked(lambda c: np.fft.rfft(c, axis=-1)),
     }
     import torch
@@ -156,6 +160,23 @@ def ffts(frames: np.ndarray, config: FeatureConfig) -> dict[str, Callable[[], No
     return methods
 
 
+def log_mels(span: np.ndarray, offsets: list[int], config: FeatureConfig) -> dict[str, Callable[[], None]]:
+    """``log_mel_windows`` (numpy backend) with each FFT library it can use (``MER_ZOO_FFT``)."""
+    from mer_zoo.features import melspec
+
+    def with_fft(engine: str) -> Callable[[], None]:
+        def run() -> None:
+            os.environ["MER_ZOO_FFT"] = engine
+            melspec.fft_engine.cache_clear()
+            melspec._rfft.cache_clear()
+            log_mel_windows(span, offsets, config)
+
+        return run
+
+    engines = ["scipy"] + (["mkl_fft"] if importlib.util.find_spec("mkl_fft") else [])
+    return {f"`log_mel_windows`, numpy backend, {engine}": with_fft(engine) for engine in engines}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--songs", type=int, default=60, help="songs decoded per repeat")
@@ -174,7 +195,7 @@ def main() -> None:
     groups = {
         "decode (per song)": (decoders(paths, config), len(paths)),
         "FFT of the windowed frames (per song)": (ffts(frames, config), len(frames) // CHUNK * CHUNK / len(frames)),
-        "log-mel (per song)": ({"`log_mel_windows`, numpy backend": lambda: log_mel_windows(span, offsets, config)}, 1),
+        "log-mel of the six windows (per song)": (log_mels(span, offsets, config), 1),
     }
     times: dict[str, list[float]] = {name: [] for methods, _ in groups.values() for name in methods}
     for methods, _ in groups.values():  # warm every method once
