@@ -120,7 +120,7 @@ def stream_predictions(
     from distributed import as_completed
 
     from mer_zoo.features.cluster import ClusterStart
-    from mer_zoo.features.handoff import handoff_folder, run_stashed, unstash
+    from mer_zoo.features.handoff import handoff_folder, outcome, run_stashed
     from mer_zoo.features.report import progress_bar
 
     summary = StreamSummary(out=out)
@@ -135,14 +135,15 @@ def stream_predictions(
             client = cluster.client(job)
             threads = max(1, sum(client.nthreads().values()))
             batches = [todo[i : i + _FILES_PER_TASK] for i in range(0, len(todo), _FILES_PER_TASK)]
-            shared = client.scatter(job, broadcast=True, hash=False)
             futures = as_completed(with_results=True, raise_errors=False)
             pending = iter(batches)
             batch_of: dict[str, list[str]] = {}
 
             def submit(n: int) -> None:
                 for batch in _take(pending, n):
-                    future = client.submit(run_stashed, extract_files, batch, shared, folder, pure=False)
+                    # the job goes with each task (0.5 KB): scattered, it was lost, and every task
+                    # after it cancelled, once a crashing file had killed each worker holding it
+                    future = client.submit(run_stashed, extract_files, batch, job, folder, pure=False)
                     batch_of[future.key] = batch
                     futures.add(future)
 
@@ -150,7 +151,7 @@ def stream_predictions(
             with progress_bar(len(todo), progress, unit="files") as advance, _Appender(out) as append:
                 for future, results in futures:
                     batch = batch_of.pop(future.key)
-                    results = unstash(results)
+                    results = outcome(future, results)
                     if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
                         cause = f"worker failed ({describe(results)})"
                         results = [(path, None, None, f"{path}: {cause}") for path in batch]

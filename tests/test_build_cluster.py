@@ -153,3 +153,28 @@ def test_local_workers_are_forked_from_a_server_with_their_thread_limits_stopped
     for parent, limits, trim in seen.values():
         assert parent == server != os.getpid()
         assert limits == THREAD_VARIABLES and not trim
+
+
+def test_a_worker_that_dies_fails_only_the_songs_in_its_hands(
+    demo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crash_task
+
+    import mer_zoo.features.extract
+    from mer_zoo.datasets import read_corpus
+
+    songs = read_corpus(demo_root).songs
+    culprit = songs[len(songs) // 2].song_id
+    monkeypatch.setenv(crash_task.CRASHING_SONG, str(culprit))
+    monkeypatch.setattr(mer_zoo.features.extract, "extract_songs", crash_task.crash_on_one_song)
+    out = tmp_path / "features.h5"
+    summary = build_features(demo_root, out, workers=2, progress=False)
+    assert summary.exit_code == 1
+    with h5py.File(out, "r") as f:
+        written = set(f["songs/song_id"][:].tolist())
+        failed = dict(zip(f["failures/song_id"][:].tolist(), f["failures/reason"][:].astype(str)))
+    assert "worker failed (KilledWorker" in failed[culprit]
+    worker_deaths = {song for song, reason in failed.items() if "worker failed" in reason}
+    assert len(worker_deaths) <= 2  # its task (one song a task here), and at most one more queued on that worker
+    assert written.isdisjoint(failed) and len(written) + len(failed) == len(songs)
+    assert len(written) >= 0.6 * len(songs)

@@ -108,6 +108,9 @@ def _open(workers: int, scheduler: str | None, forked: bool) -> tuple[Any, Any]:
         "distributed.scheduler.work-stealing": False,
         "distributed.worker.profile.enabled": False,
         "distributed.worker.multiprocessing-method": "forkserver" if forked else "spawn",
+        # A task whose worker died (a decoder crash) fails at once, naming its songs, instead
+        # of being retried until it has killed every worker.
+        "distributed.scheduler.allowed-failures": 0,
     }
     try:
         with dask.config.set(settings):

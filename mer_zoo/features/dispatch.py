@@ -43,7 +43,7 @@ def extract_in_order(
 
     from mer_zoo.errors import describe
     from mer_zoo.features.extract import SongResult, extract_songs
-    from mer_zoo.features.handoff import handoff_folder, run_stashed, unstash
+    from mer_zoo.features.handoff import handoff_folder, outcome, run_stashed
 
     task = task or extract_songs
     dropped: Counter[str] = Counter()
@@ -60,12 +60,13 @@ def extract_in_order(
         submitted = written = 0
         ready: dict[int, list[SongResult]] = {}
         index_of: dict[str, int] = {}
-        shared = client.scatter(job, broadcast=True, hash=False)
 
         def submit_more() -> None:
             nonlocal submitted
             while submitted < len(batches) and submitted < written + window:
-                future = client.submit(run_stashed, task, batches[submitted], shared, folder, pure=False)
+                # the job goes with each task (0.5 KB): scattered, it was lost, and every task
+                # after it cancelled, once a crashing song had killed each worker holding it
+                future = client.submit(run_stashed, task, batches[submitted], job, folder, pure=False)
                 index_of[future.key] = submitted
                 futures.add(future)
                 submitted += 1
@@ -73,7 +74,7 @@ def extract_in_order(
         submit_more()
         for future, results in futures:
             i = index_of.pop(future.key)
-            results = unstash(results)
+            results = outcome(future, results)
             if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
                 cause = f"worker failed ({describe(results)})"
                 results = [SongResult(song.song_id, None, f"{song.audio_path}: {cause}", {}) for song in batches[i]]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["FOLDER_VARIABLE", "Stashed", "handoff_folder", "run_stashed", "unstash"]
+__all__ = ["FOLDER_VARIABLE", "Stashed", "handoff_folder", "outcome", "run_stashed", "unstash"]
 
 SHARED_MEMORY = "/dev/shm"
 FOLDER_VARIABLE = "MER_ZOO_SHM_DIR"
@@ -107,6 +107,14 @@ def run_stashed(task: Callable[[T, J], Any], items: T, job: J, folder: str | Non
         Path(path).unlink(missing_ok=True)
         return result
     return Stashed(head, path, tuple(spans))
+
+
+def outcome(future: Any, value: Any) -> Any:
+    """What a task gave, as ``as_completed(with_results=True, raise_errors=False)`` yields it: its result
+    (rebuilt by :func:`unstash`), or its exception (an error arrives as ``(type, exception, traceback)``)."""
+    if getattr(future, "status", None) == "error" and isinstance(value, tuple) and len(value) == 3:
+        return value[1]
+    return unstash(value)
 
 
 def unstash(value: Any) -> Any:

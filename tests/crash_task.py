@@ -1,0 +1,17 @@
+"""A worker task that dies on one song, as a decoder crash would kill its worker (importable by workers)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from mer_zoo.features.extract import extract_songs
+
+CRASHING_SONG = "MER_ZOO_TEST_CRASHING_SONG"  # the song id, in the workers' environment
+
+
+def crash_on_one_song(songs: list[Any], job: Any) -> list[Any]:
+    """``extract_songs``, except that the worker process exits at once on the song named by ``$CRASHING_SONG``."""
+    if any(str(song.song_id) == os.environ.get(CRASHING_SONG) for song in songs):
+        os._exit(3)
+    return extract_songs(songs, job)
