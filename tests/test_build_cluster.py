@@ -155,7 +155,7 @@ def test_local_workers_are_forked_from_a_server_with_their_thread_limits_stopped
         assert limits == THREAD_VARIABLES and not trim
 
 
-def test_a_worker_that_dies_fails_only_the_songs_in_its_hands(
+def test_a_worker_that_dies_fails_only_the_song_that_killed_it(
     demo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import crash_task
@@ -163,18 +163,21 @@ def test_a_worker_that_dies_fails_only_the_songs_in_its_hands(
     import mer_zoo.features.extract
     from mer_zoo.datasets import read_corpus
 
-    songs = read_corpus(demo_root).songs
+    root = replicate_deam(demo_root, tmp_path / "deam", copies=3)  # several songs a task
+    songs = read_corpus(root).songs
     culprit = songs[len(songs) // 2].song_id
     monkeypatch.setenv(crash_task.CRASHING_SONG, str(culprit))
     monkeypatch.setattr(mer_zoo.features.extract, "extract_songs", crash_task.crash_on_one_song)
     out = tmp_path / "features.h5"
-    summary = build_features(demo_root, out, workers=2, progress=False)
+    summary = build_features(root, out, workers=1, progress=False)
     assert summary.exit_code == 1
     with h5py.File(out, "r") as f:
         written = set(f["songs/song_id"][:].tolist())
         failed = dict(zip(f["failures/song_id"][:].tolist(), f["failures/reason"][:].astype(str)))
     assert "worker failed (KilledWorker" in failed[culprit]
-    worker_deaths = {song for song, reason in failed.items() if "worker failed" in reason}
-    assert len(worker_deaths) <= 2  # its task (one song a task here), and at most one more queued on that worker
+    # Its task's other songs were sent again one a task; at most one more song, queued on the
+    # worker when the culprit killed it a second time, fails with it.
+    assert len([reason for reason in failed.values() if "worker failed" in reason]) <= 2
     assert written.isdisjoint(failed) and len(written) + len(failed) == len(songs)
-    assert len(written) >= 0.6 * len(songs)
+    other_failures = [song for song, reason in failed.items() if "worker failed" not in reason]
+    assert len(written) >= len(songs) - len(other_failures) - 2

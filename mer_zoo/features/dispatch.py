@@ -37,7 +37,8 @@ def extract_in_order(
     ``task(batch, job) -> [SongResult]`` is what a worker runs (default ``extract_songs``;
     ``add-features`` passes its own). Songs go out in batches of consecutive songs (a Dask
     task costs ~5 ms of CPU, an eighth of a song's extraction); workers on this machine hand
-    their arrays over through shared memory (``handoff``).
+    their arrays over through shared memory (``handoff``). The songs of a task whose worker
+    died (a decoder crash) go out again one a task, so that only the song that kills fails.
     """
     from distributed import as_completed
 
@@ -59,27 +60,42 @@ def extract_in_order(
         futures = as_completed(with_results=True, raise_errors=False)
         submitted = written = 0
         ready: dict[int, list[SongResult]] = {}
-        index_of: dict[str, int] = {}
+        part_of: dict[str, tuple[int, int | None]] = {}  # task -> (its batch, its song when sent alone)
+        alone: dict[int, list[SongResult | None]] = {}  # batches sent again one song a task: results so far
+
+        def send(songs: list[Any], batch: int, position: int | None = None) -> None:
+            # the job goes with each task (0.5 KB): scattered, it was lost, and every task
+            # after it cancelled, once a crashing song had killed each worker holding it
+            future = client.submit(run_stashed, task, songs, job, folder, pure=False)
+            part_of[future.key] = (batch, position)
+            futures.add(future)
 
         def submit_more() -> None:
             nonlocal submitted
             while submitted < len(batches) and submitted < written + window:
-                # the job goes with each task (0.5 KB): scattered, it was lost, and every task
-                # after it cancelled, once a crashing song had killed each worker holding it
-                future = client.submit(run_stashed, task, batches[submitted], job, folder, pure=False)
-                index_of[future.key] = submitted
-                futures.add(future)
+                send(batches[submitted], submitted)
                 submitted += 1
 
         submit_more()
         for future, results in futures:
-            i = index_of.pop(future.key)
+            i, position = part_of.pop(future.key)
             results = outcome(future, results)
-            if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
-                cause = f"worker failed ({describe(results)})"
-                results = [SongResult(song.song_id, None, f"{song.audio_path}: {cause}", {}) for song in batches[i]]
-            ready[i] = results
             del future
+            songs = batches[i] if position is None else [batches[i][position]]
+            if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
+                if len(songs) > 1:  # its songs again, one a task: only the one that kills fails
+                    alone[i] = [None] * len(songs)
+                    for k, song in enumerate(songs):
+                        send([song], i, k)
+                    continue
+                cause = f"worker failed ({describe(results)})"
+                results = [SongResult(song.song_id, None, f"{song.audio_path}: {cause}", {}) for song in songs]
+            if position is not None:
+                alone[i][position] = results[0]
+                if None in alone[i]:
+                    continue
+                results = [r for r in alone.pop(i) if r is not None]
+            ready[i] = results
             while written in ready:
                 batch = ready.pop(written)
                 _write(writer, batches[written], batch, root)
