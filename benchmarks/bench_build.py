@@ -44,6 +44,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from mer_zoo.datasets.synthetic import AUDIO
 
@@ -109,6 +110,20 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _warm_job(root: Path) -> tuple[Any, Any, Any, Any]:
+    """The corpus at ``root``, a build's mel job for it (warmed up in this process) and its label layout."""
+    from mer_zoo.config import FeatureConfig
+    from mer_zoo.datasets import read_corpus
+    from mer_zoo.features.build import make_extractors, plan_job
+    from mer_zoo.features.extract import warm_up
+
+    config = FeatureConfig()
+    corpus = read_corpus(root)
+    job, labels = plan_job(corpus, config, make_extractors(["mel"], {}, config))
+    warm_up(job)
+    return config, corpus, job, labels
+
+
 def stage_floor(root: Path, part: str | None = None, go_at: float | None = None) -> dict[str, float]:
     """One process running the worker's code on every song (or part ``I/K`` of them), then the writer on the results.
 
@@ -117,20 +132,14 @@ def stage_floor(root: Path, part: str | None = None, go_at: float | None = None)
     """
     import tempfile
 
-    from mer_zoo.config import FeatureConfig
-    from mer_zoo.datasets import read_corpus
-    from mer_zoo.features.build import make_extractors, plan_job
-    from mer_zoo.features.extract import extract_song, warm_up
+    from mer_zoo.features.extract import extract_song
     from mer_zoo.features.writer import StoreWriter
 
-    config = FeatureConfig()
-    corpus = read_corpus(root)
+    config, corpus, job, labels = _warm_job(root)
     songs = corpus.songs
     if part:
         index, count = map(int, part.split("/"))
         songs = songs[index::count]
-    job, labels = plan_job(corpus, config, make_extractors(["mel"], {}, config))
-    warm_up(job)
     if go_at is not None:
         time.sleep(max(0.0, go_at - time.time()))
     started, cpu = time.perf_counter(), _cpu_seconds()
@@ -149,17 +158,10 @@ def stage_floor(root: Path, part: str | None = None, go_at: float | None = None)
 
 def stage_decode(root: Path) -> dict[str, float]:
     """One process decoding every song's window span and nothing more: the ceiling that no mel can lift."""
-    from mer_zoo.config import FeatureConfig
-    from mer_zoo.datasets import read_corpus
     from mer_zoo.features.audio import load_audio
-    from mer_zoo.features.build import make_extractors, plan_job
-    from mer_zoo.features.extract import warm_up
     from mer_zoo.features.windows import plan_windows
 
-    config = FeatureConfig()
-    corpus = read_corpus(root)
-    job, _ = plan_job(corpus, config, make_extractors(["mel"], {}, config))
-    warm_up(job)
+    config, corpus, job, _ = _warm_job(root)
     spans = [plan_windows(song, config, job.frames_per_window) for song in corpus.songs]
     started, cpu = time.perf_counter(), _cpu_seconds()
     for song, plan in zip(corpus.songs, spans):

@@ -168,7 +168,6 @@ def log_mels(span: np.ndarray, offsets: list[int], config: FeatureConfig) -> dic
         def run() -> None:
             os.environ["MER_ZOO_FFT"] = engine
             melspec.fft_engine.cache_clear()
-            melspec._rfft.cache_clear()
             log_mel_windows(span, offsets, config)
 
         return run

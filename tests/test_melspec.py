@@ -118,11 +118,9 @@ def use_fft(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     def use(engine: str) -> None:
         monkeypatch.setenv("MER_ZOO_FFT", engine)
         melspec.fft_engine.cache_clear()
-        melspec._rfft.cache_clear()
 
     yield use
     melspec.fft_engine.cache_clear()
-    melspec._rfft.cache_clear()
 
 
 @pytest.mark.parametrize(("backend", "fft"), CPU_BACKENDS)

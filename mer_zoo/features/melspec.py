@@ -75,7 +75,6 @@ def fft_engine() -> str:
     return "scipy"
 
 
-@lru_cache(maxsize=1)
 def _rfft() -> Callable[[np.ndarray], np.ndarray]:
     """``rfft(chunk)`` over the last axis with :func:`fft_engine`'s library; the chunk may be overwritten."""
     if fft_engine() == "mkl_fft":

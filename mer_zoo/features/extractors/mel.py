@@ -30,8 +30,8 @@ class MelExtractor(Extractor):
         self.settings = settings
         self.backend_name, self.device = resolve_mel_backend(device)
         # recorded in the store: numpy/scipy or numpy/mkl_fft (its FFT library), or e.g. torch-cuda
-        on_cpu = f"{self.backend_name}/{fft_engine()}"
-        self.backend = on_cpu if self.device == "cpu" else f"{self.backend_name}-{self.device}"
+        on_gpu = self.device != "cpu"
+        self.backend = f"{self.backend_name}-{self.device}" if on_gpu else f"{self.backend_name}/{fft_engine()}"
 
     def config(self, windows: FeatureConfig) -> FeatureConfig:
         """The full settings: the store's windows with this set's mel parameters."""
