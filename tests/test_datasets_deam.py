@@ -149,6 +149,26 @@ def test_malformed_dynamic_header_is_an_input_error(tmp_path: Path) -> None:
         read_deam(make_deam(tmp_path, arousal="id,a,b\n1,2,3\n"))
 
 
+def test_a_song_id_that_is_not_a_number_is_an_input_error_naming_its_line(tmp_path: Path) -> None:
+    arousal = AROUSAL.replace("\n3,", "\nthree,")
+    with pytest.raises(InputError, match=r"arousal.csv: 1 bad row\(s\): line 3: song_id 'three' is not an integer id"):
+        read_deam(make_deam(tmp_path, arousal=arousal))
+
+
+def test_release_quirks_bom_crlf_spaces_nan_text_and_a_repeated_row(tmp_path: Path) -> None:
+    # every row as wide as the longest song's; BOM, CRLF, spaces after commas, NaN and NA text,
+    # a cell that is not a number, and song 2 twice (the first row counts)
+    header = "song_id," + ",".join(f"sample_{15000 + 500 * i}ms" for i in range(200))
+    rows = ["2, 0.1,0.2,NA" + "," * 197, "3,-0.5,oops,NaN,-0.2" + "," * 196, "2,0.9" + "," * 199]
+    arousal = "\ufeff" + "\r\n".join([header, *rows]) + "\r\n"
+    songs = by_id(read_deam(make_deam(tmp_path, arousal=arousal)))
+    np.testing.assert_array_equal(songs[2].times_s, [15.0, 15.5])
+    np.testing.assert_allclose(songs[2].arousal, [0.1, 0.2], rtol=1e-6)
+    np.testing.assert_array_equal(songs[3].times_s, [15.0])  # valence ends at 15.5 s, arousal is NaN there
+    np.testing.assert_allclose(songs[3].arousal, [-0.5], rtol=1e-6)
+    assert songs[2001].times_s.size == 0  # no arousal row
+
+
 def test_registry(tmp_path: Path) -> None:
     assert "deam" in list_readers()
     assert get_reader("DEAM") is read_deam

@@ -6,14 +6,15 @@ Both layouts are accepted under ``root``: the Kaggle mirror (``DEAM_audio/MEMD_a
 
 from __future__ import annotations
 
+import bisect
 import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from mer_zoo.datasets import register_reader
 from mer_zoo.datasets.base import STATIC_COLUMNS, Corpus, SongRecord
+from mer_zoo.datasets.tables import BadRows, parse_number, read_table
 from mer_zoo.errors import InputError
 
 __all__ = ["read_deam"]
@@ -30,7 +31,6 @@ STATIC_FILES = (
     AVERAGED / "song_level/static_annotations_averaged_songs_2000_2058.csv",
 )
 _SAMPLE = re.compile(r"sample_(\d+)ms")
-_NA = ["", "NaN", "nan", "NA"]
 
 
 @register_reader("deam")
@@ -85,31 +85,46 @@ def _find_layout(root: Path) -> tuple[Path, Path]:
 def _read_dynamic(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Song ids, the shared time grid (s) and (songs, times) float32 arousal/valence, NaN where empty."""
     tables = {name: _read_wide(folder / f"{name}.csv") for name in ("arousal", "valence")}
-    ids = pd.Index(tables["arousal"].index).union(tables["valence"].index)
-    grid = tables["arousal"].columns.union(tables["valence"].columns)
-    a, v = (tables[name].reindex(index=ids, columns=grid).to_numpy(np.float32) for name in ("arousal", "valence"))
-    return ids.to_numpy(), grid.to_numpy(np.float64) / 1000.0, a, v
+    ids = np.union1d(*(list(rows) for _, rows in tables.values())).astype(np.int64)
+    grid = np.union1d(*(times for times, _ in tables.values()))
+    row_of = {int(song_id): i for i, song_id in enumerate(ids)}
+    a, v = (np.full((len(ids), len(grid)), np.nan, dtype=np.float32) for _ in range(2))
+    for name, out in (("arousal", a), ("valence", v)):
+        times, rows = tables[name]
+        columns = np.searchsorted(grid, times)
+        for song_id, values in rows.items():
+            out[row_of[song_id], columns[: len(values)]] = values
+    return ids, grid / 1000.0, a, v
 
 
-def _read_wide(path: Path) -> pd.DataFrame:
-    """One wide dynamic CSV as a frame indexed by song id with integer-ms columns."""
+def _read_wide(path: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """One wide dynamic CSV: its sample times (ms) and each song's values in that order, up to its
+    last non-empty one (NaN where empty or not a number); a repeated song id keeps its first row."""
     if not path.is_file():
         raise InputError(f"{path}: missing (DEAM needs both arousal.csv and valence.csv)")
-    try:
-        frame = pd.read_csv(path, na_values=_NA, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
-        raise InputError(f"{path}: unreadable CSV ({_first_line(err)})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    samples = {c: int(m.group(1)) for c in frame.columns if (m := _SAMPLE.fullmatch(c))}
-    if "song_id" not in frame.columns or not samples:
-        raise InputError(f"{path}: expected columns song_id, sample_15000ms, ...; got {', '.join(frame.columns[:3])}")
-    song_ids = pd.to_numeric(frame["song_id"], errors="coerce")
-    if song_ids.isna().any():
-        raise InputError(f"{path}: song_id column has non-numeric values")
-    values = frame[list(samples)].apply(pd.to_numeric, errors="coerce")
-    values.columns = list(samples.values())
-    values.index = song_ids.astype(np.int64)
-    return values[~values.index.duplicated()]
+    table = read_table(path)
+    samples = [(i, int(m.group(1))) for i, cell in enumerate(table.header) if (m := _SAMPLE.fullmatch(cell))]
+    song_column = table.find("song_id")
+    if song_column is None or not samples:
+        raise InputError(f"{path}: expected columns song_id, sample_15000ms, ...; got {', '.join(table.header[:3])}")
+    columns = [i for i, _ in samples]
+    bad = BadRows(path)
+    rows: dict[int, np.ndarray] = {}
+    for line, cells in table.rows:
+        song_id = bad.integer(line, "song_id", cells[song_column] if song_column < len(cells) else "")
+        if song_id is None or song_id in rows:
+            continue
+        values = [cells[i] for i in columns[: bisect.bisect_left(columns, len(cells))]]
+        while values and not values[-1]:
+            values.pop()
+        rows[song_id] = np.array([_number(cell) for cell in values], dtype=np.float32)
+    bad.raise_if_any()
+    return np.array([ms for _, ms in samples], dtype=np.float64), rows
+
+
+def _number(cell: str) -> float:
+    value = parse_number(cell) if cell else None
+    return np.nan if value is None else value
 
 
 def _read_static(annotations: Path, notes: list[str]) -> dict[int, dict[str, float]]:
@@ -120,20 +135,11 @@ def _read_static(annotations: Path, notes: list[str]) -> dict[int, dict[str, flo
         if not path.is_file():
             notes.append(f"no static labels file {path}")
             continue
-        try:
-            frame = pd.read_csv(path, skipinitialspace=True)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
-            raise InputError(f"{path}: unreadable CSV ({_first_line(err)})") from None
-        # Headers start with spaces, and one reads ` valence_ max_mean`: drop all spaces.
-        frame.columns = [str(c).replace(" ", "") for c in frame.columns]
-        missing = [c for c in ("song_id", *STATIC_COLUMNS) if c not in frame.columns]
-        if missing:
-            raise InputError(f"{path}: missing columns {', '.join(missing)}")
-        frame = frame[["song_id", *STATIC_COLUMNS]].apply(pd.to_numeric, errors="coerce").dropna(subset=["song_id"])
-        for row in frame.itertuples(index=False):
-            found.setdefault(int(row.song_id), {name: getattr(row, name) for name in STATIC_COLUMNS})
+        table = read_table(path)
+        # Headers start with spaces, and one reads ` valence_ max_mean`: column_key drops all spaces.
+        where = table.require(song_id=("song_id",), **{name: (name,) for name in STATIC_COLUMNS})
+        for _, cells in table.cells(*where.values()):
+            song_id = parse_number(cells[0])
+            if song_id is not None:
+                found.setdefault(int(song_id), {name: _number(cell) for name, cell in zip(STATIC_COLUMNS, cells[1:])})
     return found
-
-
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

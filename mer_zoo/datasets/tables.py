@@ -39,7 +39,7 @@ def parse_number(cell: str) -> float | None:
 
 @dataclass(frozen=True)
 class Table:
-    """A CSV file: its header (original cells) and its data rows with their 1-based file line numbers."""
+    """A CSV file: its header and data rows (cells stripped, trailing empty ones dropped) with their 1-based file line numbers."""
 
     path: Path
     header: list[str]
@@ -79,8 +79,8 @@ def read_table(path: Path) -> Table:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, skipinitialspace=True)
             for row in reader:
-                cells = [cell.strip() for cell in row]
-                if any(cells):
+                cells = _trimmed(list(map(str.strip, row)))
+                if cells:
                     rows.append((reader.line_num, cells))
     except UnicodeDecodeError:
         raise InputError(f"{path}: unreadable CSV (not UTF-8 text)") from None
@@ -92,6 +92,18 @@ def read_table(path: Path) -> Table:
         raise InputError(f"{path}: empty file (no header row)")
     (_, header), *data = rows
     return Table(path=path, header=header, rows=data)
+
+
+def _trimmed(cells: list[str]) -> list[str]:
+    """``cells`` without its trailing empty cells (a wide table's short rows end in hundreds)."""
+    if "" not in cells:
+        return cells
+    first = cells.index("")
+    if not any(cells[first:]):  # one run of empty cells to the end (scanned at C speed)
+        return cells[:first]
+    while not cells[-1]:
+        cells.pop()
+    return cells
 
 
 class BadRows:
