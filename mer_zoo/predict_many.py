@@ -117,8 +117,6 @@ def stream_predictions(
 
     Files whose rows ``out`` already holds are skipped; the CSV is flushed after every file.
     """
-    from distributed import as_completed
-
     from mer_zoo.features.cluster import ClusterStart
     from mer_zoo.features.handoff import handoff_folder, outcome, run_stashed
     from mer_zoo.features.report import progress_bar
@@ -133,6 +131,8 @@ def stream_predictions(
     try:
         with handoff_folder() as folder:
             client = cluster.client(job)
+            from distributed import as_completed  # only now: the cluster's thread imports distributed
+
             threads = max(1, sum(client.nthreads().values()))
             batches = [todo[i : i + _FILES_PER_TASK] for i in range(0, len(todo), _FILES_PER_TASK)]
             futures = as_completed(with_results=True, raise_errors=False)

@@ -216,6 +216,7 @@ def test_a_local_cluster_that_cannot_start_is_a_one_line_error_and_leaves_no_sto
 def test_a_song_result_crosses_the_wire_with_its_arrays_as_frames_of_their_own() -> None:
     from distributed.protocol import deserialize, serialize
 
+    import mer_zoo.features.dask_worker  # noqa: F401  (registers the wire format, as on the client and workers)
     from mer_zoo.features.extract import SongResult
 
     mel = np.arange(2 * 4 * 8, dtype=np.float32).reshape(2, 4, 8)
@@ -227,3 +228,20 @@ def test_a_song_result_crosses_the_wire_with_its_arrays_as_frames_of_their_own()
     (back,) = deserialize(header, frames)
     assert back.song_id == 7 and np.array_equal(back.features.features["mel"], mel)
     assert np.array_equal(back.features.start_s, [15.0, 20.0])
+
+
+@pytest.mark.parametrize(("songs", "threads"), [(1, 2), (7, 2), (200, 2), (800, 2), (1802, 2), (800, 1), (800, 16)])
+def test_songs_go_out_in_order_in_batches_that_shrink_to_one_song(songs: int, threads: int) -> None:
+    from mer_zoo.features.dispatch import MAX_BATCH, split_batches
+
+    todo = list(range(songs))
+    batches = split_batches(todo, threads)
+    sizes = [len(batch) for batch in batches]
+    assert [song for batch in batches for song in batch] == todo
+    assert all(1 <= size <= MAX_BATCH for size in sizes) and sizes == sorted(sizes, reverse=True)
+    assert sizes[-1] == 1  # the last task is one song: workers finish within a song of each other
+    # a batch never holds more than a quarter of one worker's share of the songs left
+    starts = np.cumsum([0, *sizes[:-1]])
+    assert all(size <= max(1, (songs - start) // (4 * threads)) for size, start in zip(sizes, starts))
+    if songs >= 800 and threads <= 2:  # the Dask task cost is paid once for many songs
+        assert len(batches) <= songs / 8

@@ -34,6 +34,9 @@ def check_reachable(scheduler: str) -> None:
 class ClusterStart:
     """A Dask client started in a background thread, so workers boot while the corpus is read.
 
+    That thread is the one that imports ``distributed``: the caller's thread must not import it
+    (nor ``dask_worker``) before ``client()`` returns, or the two imports can meet half-done.
+
     Local workers are forked from :func:`~mer_zoo.features.workers.start_fork_server`'s
     server (started here if the caller has not started it earlier; stopped by ``close()``).
 
@@ -129,7 +132,7 @@ def _open(workers: int, scheduler: str | None, forked: bool) -> tuple[Any, Any]:
 
 
 def _set_up(client: Any, job: ExtractJob, scheduler: str | None) -> None:
-    from mer_zoo.features.extract import WorkerSetup
+    from mer_zoo.features.dask_worker import WorkerSetup
 
     try:
         client.wait_for_workers(1, timeout=60)

@@ -1,4 +1,4 @@
-"""Songs out to Dask in small batches, results back into a store writer in song order.
+"""Songs out to Dask in batches, results back into a store writer in song order.
 
 Shared by ``build-features`` and ``add-features``: a bounded number of batches is in
 flight, so memory stays flat however large the corpus, and finished batches wait in a small
@@ -12,14 +12,16 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mer_zoo.features.report import progress_bar
 
-__all__ = ["extract_in_order"]
+__all__ = ["MAX_BATCH", "extract_in_order", "split_batches"]
 
-_MAX_BATCH = 4  # songs per Dask task
-_BATCHES_PER_THREAD = 8  # at least this many batches per worker thread, for balance
+T = TypeVar("T")
+
+MAX_BATCH = 16  # songs per Dask task, at most
+_SHARE = 4  # a batch is at most 1/(_SHARE x threads) of the songs left, so the last ones are small
 _IN_FLIGHT_PER_THREAD = 2  # batches submitted ahead per worker thread
 
 
@@ -35,13 +37,10 @@ def extract_in_order(
     """Extract ``todo`` on ``cluster``'s workers and write the results in order; returns windows dropped by reason.
 
     ``task(batch, job) -> [SongResult]`` is what a worker runs (default ``extract_songs``;
-    ``add-features`` passes its own). Songs go out in batches of consecutive songs (a Dask
-    task costs ~5 ms of CPU, an eighth of a song's extraction); workers on this machine hand
-    their arrays over through shared memory (``handoff``). The songs of a task whose worker
+    ``add-features`` passes its own). Songs go out in batches of consecutive songs
+    (``split_batches``); workers on this machine hand their arrays over through shared memory (``handoff``). The songs of a task whose worker
     died (a decoder crash) go out again one a task, so that only the song that kills fails.
     """
-    from distributed import as_completed
-
     from mer_zoo.errors import describe
     from mer_zoo.features.extract import SongResult, extract_songs
     from mer_zoo.features.handoff import handoff_folder, outcome, run_stashed
@@ -52,10 +51,11 @@ def extract_in_order(
         return dropped
     _return_freed_buffers()
     client = cluster.client(job)
+    from distributed import as_completed  # only now: the cluster's thread imports distributed
+
     with progress_bar(len(todo), progress) as advance, handoff_folder() as folder:
         threads = max(1, sum(client.nthreads().values()))
-        size = max(1, min(_MAX_BATCH, len(todo) // (_BATCHES_PER_THREAD * threads)))
-        batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+        batches = split_batches(todo, threads)
         window = _IN_FLIGHT_PER_THREAD * threads + 1
         futures = as_completed(with_results=True, raise_errors=False)
         submitted = written = 0
@@ -105,6 +105,23 @@ def extract_in_order(
                 written += 1
             submit_more()
     return dropped
+
+
+def split_batches(todo: list[T], threads: int) -> list[list[T]]:
+    """Consecutive batches of ``todo``, largest first and shrinking to one song, for ``threads`` workers.
+
+    Each batch is at most ``MAX_BATCH`` songs and at most a ``1 / (4 x threads)`` share of
+    the songs still to go (guided scheduling): a Dask task costs about 10 ms of CPU between
+    client, scheduler and worker, a quarter of a song, so large batches keep that small,
+    and the shrinking last ones let every worker finish within a song of the others.
+    """
+    batches: list[list[T]] = []
+    start = 0
+    while start < len(todo):
+        size = max(1, min(MAX_BATCH, (len(todo) - start) // (_SHARE * max(1, threads))))
+        batches.append(todo[start : start + size])
+        start += size
+    return batches
 
 
 def _return_freed_buffers() -> None:

@@ -8,15 +8,9 @@ job is computed from that one decoded span.
 
 from __future__ import annotations
 
-import os
-import pickle
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
-
-from distributed.diagnostics.plugin import WorkerPlugin
-from distributed.protocol import dask_deserialize, dask_serialize
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets.base import SongRecord
@@ -24,13 +18,11 @@ from mer_zoo.errors import MerZooError, describe, one_line
 from mer_zoo.features.audio import load_audio, window_slices
 from mer_zoo.features.extractors import Extractor
 from mer_zoo.features.windows import WindowPlan, fit_to_audio, plan_windows, static_windows
-from mer_zoo.features.workers import THREAD_VARIABLES
 from mer_zoo.features.writer import SongFeatures
 
 __all__ = [
     "ExtractJob",
     "SongResult",
-    "WorkerSetup",
     "extract_file",
     "extract_song",
     "extract_songs",
@@ -56,25 +48,6 @@ class SongResult(NamedTuple):
     reason: str
     dropped: dict[str, int]
     failed_set: str = ""
-
-
-@dask_serialize.register(SongResult)
-def _send_result(result: SongResult) -> tuple[dict[str, Any], list[Any]]:
-    """A result on the wire: a small pickle and each array's bytes as a frame of its own.
-
-    Left to Dask, a result was pickled with every array inside it (measured: 800 songs cost
-    the client 0.8 s in ``pickle.loads`` and as much again faulting in the copies).
-    """
-    buffers: list[pickle.PickleBuffer] = []
-    head = pickle.dumps(result, protocol=5, buffer_callback=buffers.append)
-    return {}, [head, *(b.raw() for b in buffers)]
-
-
-@dask_deserialize.register(SongResult)
-def _receive_result(header: dict[str, Any], frames: list[Any]) -> SongResult:
-    """Rebuild a result from :func:`_send_result`'s frames; the arrays view the received bytes."""
-    result: SongResult = pickle.loads(frames[0], buffers=frames[1:])
-    return result
 
 
 def extract_song(song: SongRecord, job: ExtractJob) -> SongResult:
@@ -187,32 +160,3 @@ def warm_up(job: ExtractJob) -> None:
 
     for extractor in job.extractors:
         extractor.warm_up(job.windows)
-
-
-class WorkerSetup(WorkerPlugin):
-    """A Dask worker plugin: one thread per numeric library, decoders and extractors warmed once.
-
-    Local workers also get the ``THREAD_VARIABLES`` in their environment before they start
-    (the only way OpenMP reads them); workers of an external cluster get the limits here.
-    """
-
-    name = "mer-zoo-worker-setup"
-
-    def __init__(self, job: ExtractJob) -> None:
-        self.job = job
-
-    def setup(self, worker: Any) -> None:
-        """Run once on each worker when it joins."""
-        os.environ.update(THREAD_VARIABLES)
-        # librosa's numba kernels cache their machine code beside their source: workers that
-        # compile the same kernel at once can leave a torn cache that segfaults its next reader.
-        # Each worker process caches in a folder of its own.
-        base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "mer-zoo-numba")
-        os.environ["NUMBA_CACHE_DIR"] = os.path.join(base, f"worker-{os.getpid()}")
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # optional: without it the environment variables still apply to new pools
-            pass
-        else:
-            threadpool_limits(1)
-        warm_up(self.job)

@@ -33,6 +33,7 @@ THREAD_VARIABLES = dict.fromkeys(
 _PRELOAD = (
     "distributed",
     "mer_zoo.features.extract",
+    "mer_zoo.features.dask_worker",
     "mer_zoo.features.handoff",
     "mer_zoo.features.extractors.mel",
     "scipy.sparse",
