@@ -93,12 +93,12 @@ def summarise(out: Path, songs_total: int, notes: list[str]) -> BuildSummary:
     """The summary of the finished store ``out``: songs built, failures with their reasons, windows kept."""
     from mer_zoo.features.store import FeatureStore
 
-    with FeatureStore(out) as store:
-        failures = store.failures
+    with FeatureStore(out) as store:  # its columns, not its tables: pandas costs a build 0.3 s to import
+        failures = store.columns("failures")
         return BuildSummary(
             out=out,
             songs_total=songs_total,
-            songs_ok=int(store.songs.shape[0]),
+            songs_ok=len(store.columns("songs")["song_id"]),
             failures=[(int(i), str(r)) for i, r in zip(failures["song_id"], failures["reason"])],
             windows_kept=len(store),
             sets=list(store.sets),

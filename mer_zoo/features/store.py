@@ -135,14 +135,18 @@ class FeatureStore:
     def __len__(self) -> int:
         return int(self._file["segments/song_id"].shape[0])
 
-    def _table(self, group: str) -> pd.DataFrame:
-        import pandas as pd
-
+    def columns(self, group: str) -> dict[str, np.ndarray]:
+        """The columns of table ``group`` (``segments``, ``songs`` or ``failures``) as arrays, strings decoded."""
         columns = {}
         for name in TABLES[group]:
             dset = self._file[f"{group}/{name}"]
             columns[name] = dset.asstr()[:] if dset.dtype == STR else dset[:]
-        return pd.DataFrame(columns)
+        return columns
+
+    def _table(self, group: str) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.columns(group))
 
     @property
     def segments(self) -> pd.DataFrame:
