@@ -15,30 +15,46 @@ from mer_zoo.features.build import build_features
 from mer_zoo.features.handoff import FOLDER_VARIABLE, Stashed, handoff_folder, run_stashed, unstash
 
 
-def arrays_task(n: int, job: Any) -> list[Any]:
-    """A task whose result holds arrays of several sizes and dtypes, and plain values."""
-    return [("song", {"mel": np.arange(n, dtype=np.float32).reshape(-1, 4)}, np.ones(3), job)]
+def arrays_task(sizes: list[int], job: Any) -> list[Any]:
+    """A task whose results hold arrays of several sizes and dtypes, and plain values: one per item."""
+    return [("song", {"mel": np.arange(n, dtype=np.float32).reshape(-1, 4)}, np.ones(3), job) for n in sizes]
 
 
 def test_a_stashed_result_comes_back_equal_and_its_file_is_removed(tmp_path: Path) -> None:
     with handoff_folder(tmp_path) as folder:
         assert folder is not None and Path(folder).parent == tmp_path
-        sent = run_stashed(arrays_task, 4096, "job", folder)
-        assert isinstance(sent, Stashed) and len(sent.head) < 1024  # only the small pickle would cross Dask
+        sent = run_stashed(arrays_task, [4096, 8, 12], "job", folder)
+        assert isinstance(sent, Stashed)
+        assert all(len(head) < 1024 for head, _ in sent.parts)  # only the small pickles would cross Dask
         assert os.listdir(folder) == [Path(sent.path).name]
-        ((name, sets, ones, job),) = unstash(sent)
+        results = unstash(sent)
         assert os.listdir(folder) == []
+        assert [len(sets["mel"].ravel()) for _, sets, _, _ in results] == [4096, 8, 12]
+        (name, sets, ones, job) = results[0]
         assert (name, job) == ("song", "job")
         assert np.array_equal(sets["mel"], np.arange(4096, dtype=np.float32).reshape(-1, 4))
         assert np.array_equal(ones, np.ones(3)) and not ones.flags.writeable
-        assert sets["mel"].ctypes.data % 64 == 0
+        assert all(sets["mel"].ctypes.data % 64 == 0 for _, sets, _, _ in results)
     assert not Path(folder).exists()
+
+
+def test_a_worker_moves_each_items_arrays_out_before_it_computes_the_next(tmp_path: Path) -> None:
+    sizes_on_disk = []
+
+    def watched_task(sizes: list[int], job: Any) -> list[Any]:
+        sizes_on_disk.append(sum(f.stat().st_size for f in Path(folder).iterdir()))
+        return arrays_task(sizes, job)
+
+    with handoff_folder(tmp_path) as folder:
+        unstash(run_stashed(watched_task, [1024, 1024, 1024], "job", folder))
+    # item k starts once the arrays of items before it are in shared memory (4 KiB each, aligned)
+    assert sizes_on_disk[0] == 0 and sizes_on_disk[1] >= 4096 and sizes_on_disk[2] >= 2 * 4096
 
 
 def test_a_worker_that_cannot_see_the_folder_returns_its_result_as_it_is(tmp_path: Path) -> None:
     elsewhere = tmp_path / "on-the-client-machine-only"
     for folder in (None, str(elsewhere)):
-        result = run_stashed(arrays_task, 8, "job", folder)
+        result = run_stashed(arrays_task, [8], "job", folder)
         assert isinstance(result, list) and result[0][0] == "song"
         assert unstash(result) is result
 
@@ -46,19 +62,35 @@ def test_a_worker_that_cannot_see_the_folder_returns_its_result_as_it_is(tmp_pat
 def test_a_full_shared_memory_falls_back_to_the_wire_and_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_space(fd: int, buffers: Any) -> int:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    writev = os.writev
+    writes = []
 
-    monkeypatch.setattr(os, "writev", no_space)
+    def space_for_one_item(fd: int, buffers: Any) -> int:
+        writes.append(fd)
+        if len(writes) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", space_for_one_item)
     with handoff_folder(tmp_path) as folder:
-        result = run_stashed(arrays_task, 8, "job", folder)
-        assert isinstance(result, list) and np.array_equal(result[0][1]["mel"].ravel(), np.arange(8))
+        result = run_stashed(arrays_task, [8, 12, 16], "job", folder)
+        assert isinstance(result, list)  # the first item from the file, the others as computed
+        assert [sets["mel"].ravel().tolist() for _, sets, _, _ in result] == [list(range(n)) for n in (8, 12, 16)]
+        assert os.listdir(folder) == []
+
+
+def test_results_without_arrays_come_back_as_they_are_and_leave_no_file(tmp_path: Path) -> None:
+    def failing_task(items: list[int], job: Any) -> list[Any]:
+        return [(item, None, "unreadable") for item in items]
+
+    with handoff_folder(tmp_path) as folder:
+        assert run_stashed(failing_task, [1, 2], "job", folder) == [(1, None, "unreadable"), (2, None, "unreadable")]
         assert os.listdir(folder) == []
 
 
 def test_a_file_gone_before_it_is_read_comes_back_as_its_error(tmp_path: Path) -> None:
     with handoff_folder(tmp_path) as folder:
-        sent = run_stashed(arrays_task, 8, "job", folder)
+        sent = run_stashed(arrays_task, [8], "job", folder)
         os.unlink(sent.path)
         assert isinstance(unstash(sent), FileNotFoundError)
 
@@ -98,7 +130,7 @@ def test_local_workers_stash_their_results_and_the_client_reads_them() -> None:
     ):
         if folder is None:
             pytest.skip("no usable /dev/shm on this machine")
-        sent = client.submit(run_stashed, arrays_task, 64, "job", folder).result()
+        sent = client.submit(run_stashed, arrays_task, [64], "job", folder).result()
         assert isinstance(sent, Stashed)
         assert np.array_equal(unstash(sent)[0][1]["mel"].ravel(), np.arange(64))
 

@@ -20,7 +20,7 @@ __all__ = ["MAX_BATCH", "extract_in_order", "split_batches"]
 
 T = TypeVar("T")
 
-MAX_BATCH = 16  # songs per Dask task, at most
+MAX_BATCH = 8  # songs per Dask task, at most (16 ran 2% faster, but in-flight results doubled)
 _SHARE = 4  # a batch is at most 1/(_SHARE x threads) of the songs left, so the last ones are small
 _IN_FLIGHT_PER_THREAD = 2  # batches submitted ahead per worker thread
 

@@ -1,16 +1,18 @@
 """Task results from workers on this machine through shared memory instead of Dask's sockets.
 
-A worker pickles its task's result with protocol 5, writes the out-of-band buffers (the
-arrays' bytes) into one file of the client's folder in ``/dev/shm`` and returns only the
-small pickle. The client maps that file, unlinks it and rebuilds the result with its arrays
-viewing the mapped pages: each byte is copied once, into shared memory, instead of through
-two TCP stacks into a fresh buffer of the client. A worker that cannot see the folder (it
+A worker pickles the result of each item of its task (a song) with protocol 5 as soon as
+it has it, writes the out-of-band buffers (the arrays' bytes) into the task's file in the
+client's folder in ``/dev/shm``, and returns only the small pickles. The client maps that
+file, unlinks it and rebuilds the results with their arrays viewing the mapped pages: each
+byte is copied once, into shared memory, instead of through two TCP stacks into a fresh
+buffer of the client, and a worker holds one song's arrays at a time. A worker that cannot see the folder (it
 runs on another machine) or cannot write to it (``/dev/shm`` full) returns its result as
 before, so the hand-off needs no configuration and changes no result.
 """
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import pickle
@@ -36,11 +38,10 @@ J = TypeVar("J")
 
 @dataclass(frozen=True)
 class Stashed:
-    """A result whose buffers wait in shared memory: its pickle, the file and each buffer's (offset, size)."""
+    """A result whose arrays wait in shared memory: the file, and per item its pickle and its buffers' (offset, size)."""
 
-    head: bytes
     path: str
-    spans: tuple[tuple[int, int], ...]
+    parts: tuple[tuple[bytes, tuple[tuple[int, int], ...]], ...]
 
 
 @contextmanager
@@ -70,43 +71,64 @@ def handoff_folder(base: Path | None = None) -> Iterator[str | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_stashed(task: Callable[[T, J], Any], items: T, job: J, folder: str | None) -> Any:
-    """``task(items, job)`` on a worker, its result's arrays left in ``folder`` when the worker can write there."""
-    result = task(items, job)
+def run_stashed(task: Callable[[list[T], J], list[Any]], items: list[T], job: J, folder: str | None) -> Any:
+    """``task`` on each of ``items`` in turn on a worker, each item's arrays moved to ``folder`` as soon as they exist.
+
+    The worker so holds one item's arrays at a time, however many items its task has. A
+    worker that cannot see or write ``folder`` returns the results of ``task(items, job)``
+    as they are (what it had already moved comes back from the file).
+    """
     if folder is None or not os.path.isdir(folder):
-        return result
-    buffers: list[pickle.PickleBuffer] = []
-    head = pickle.dumps(result, protocol=5, buffer_callback=buffers.append)
-    parts: list[Any] = []
-    spans: list[tuple[int, int]] = []
-    size = 0
-    for buffer in buffers:
-        raw = buffer.raw()
-        pad = -size % _ALIGN
-        if pad:
-            parts.append(bytes(pad))
-            size += pad
-        spans.append((size, raw.nbytes))
-        parts.append(raw)
-        size += raw.nbytes
-    if size == 0:
-        return result
+        return task(items, job)
     try:
         fd, path = tempfile.mkstemp(dir=folder, suffix=".bin")
     except OSError:
-        return result
+        return task(items, job)
+    parts: list[tuple[bytes, tuple[tuple[int, int], ...]]] = []
+    size = 0
+    kept = False
     try:
-        for start in range(0, len(parts), 512):  # under any system's IOV_MAX
-            os.writev(fd, parts[start : start + 512])
-        complete = os.fstat(fd).st_size == size
-    except OSError:  # e.g. no space left in /dev/shm: the wire still works
-        complete = False
+        for k, item in enumerate(items):
+            results = task([item], job)
+            try:
+                head, spans, size = _append(fd, results, size)
+            except OSError:  # e.g. no space left in /dev/shm: the wire still works
+                moved = unstash(Stashed(path, tuple(parts))) if parts else []
+                if isinstance(moved, OSError):  # the file itself is gone: compute those again
+                    moved = task(items[:k], job)
+                return [*moved, *results, *task(items[k + 1 :], job)]
+            parts.append((head, spans))
+        if size == 0:  # nothing to map (every item failed): the pickles alone
+            return [result for head, _ in parts for result in pickle.loads(head)]
+        kept = True
+        return Stashed(path, tuple(parts))
     finally:
         os.close(fd)
-    if not complete:
-        Path(path).unlink(missing_ok=True)
-        return result
-    return Stashed(head, path, tuple(spans))
+        if not kept:
+            Path(path).unlink(missing_ok=True)
+
+
+def _append(fd: int, value: Any, size: int) -> tuple[bytes, tuple[tuple[int, int], ...], int]:
+    """Pickle ``value`` with its buffers out of band, write them at ``size`` in ``fd``: (pickle, spans, new size)."""
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    chunks: list[Any] = []
+    spans: list[tuple[int, int]] = []
+    end = size
+    for buffer in buffers:
+        raw = buffer.raw()
+        pad = -end % _ALIGN
+        if pad:
+            chunks.append(bytes(pad))
+            end += pad
+        spans.append((end, raw.nbytes))
+        chunks.append(raw)
+        end += raw.nbytes
+    for start in range(0, len(chunks), 512):  # under any system's IOV_MAX
+        group = chunks[start : start + 512]
+        if os.writev(fd, group) != sum(memoryview(c).nbytes for c in group):
+            raise OSError(errno.ENOSPC, "short write")
+    return head, tuple(spans), end
 
 
 def outcome(future: Any, value: Any) -> Any:
@@ -135,7 +157,10 @@ def unstash(value: Any) -> Any:
     finally:
         Path(value.path).unlink(missing_ok=True)
     view = memoryview(mapped)
-    return pickle.loads(value.head, buffers=[view[start : start + size] for start, size in value.spans])
+    results: list[Any] = []
+    for head, spans in value.parts:
+        results += pickle.loads(head, buffers=[view[start : start + size] for start, size in spans])
+    return results
 
 
 def _remove_orphans(base: Path) -> None:
