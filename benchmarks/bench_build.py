@@ -25,8 +25,9 @@ Prints a markdown report and writes ``bench_out/build/results.json``.
 against two floors measured in the same run (2 x one process alone, and two processes at
 once on half the songs each), timed without memory sampling; the same floor and the 800-song
 build with the mel's FFT by scipy (``MER_ZOO_FFT=scipy``) next to the default (mkl_fft where
-installed); the decode-only ceiling (2 x one process decoding the spans, no mel); then one
-sampled run of each for peak memory; and predict next to build on the same files.
+installed); the decode-only ceiling (2 x one process decoding the spans, no mel); then three
+sampled runs of each build (alternated, median peak) and one of predict for peak memory; and
+predict next to build on the same files.
 """
 
 from __future__ import annotations
@@ -281,6 +282,7 @@ def wait_for_idle(label: str, limit_s: float) -> None:
 
 
 IDLE_WAIT_S = 0.0
+MEMORY_RUNS = 3
 
 
 def _adopt_orphans() -> None:
@@ -453,14 +455,17 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
         runs["predict"].append(run_predict(run, small, OUT / "predictions.csv", sample=False))
         runs["startup"].append(run_stage("startup", large, sample=False)[0])
         print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
-    memory = {  # one sampled run each, for peak memory only
-        "build": run_build(small, OUT / "features.h5")["peak_mib"],
-        "build-big": run_build(large, OUT / "features_big.h5")["peak_mib"],
-        "predict": run_predict(run, small, OUT / "predictions.csv")["peak_mib"],
-    }
+    # Sampled runs, for peak memory only: a peak is one instant (how many results wait to be
+    # written just then), so each build's is the median of MEMORY_RUNS, alternated.
+    peaks: dict[str, list[float]] = {"build": [], "build-big": []}
+    for _ in range(MEMORY_RUNS):
+        peaks["build"].append(run_build(small, OUT / "features.h5")["peak_mib"])
+        peaks["build-big"].append(run_build(large, OUT / "features_big.h5")["peak_mib"])
+    memory = {name: statistics.median(values) for name, values in peaks.items()}
+    memory["predict"] = run_predict(run, small, OUT / "predictions.csv")["peak_mib"]
     load_after = os.getloadavg()
     (OUT / "results_floor.json").write_text(
-        json.dumps({"runs": runs, "peak_mib": memory, "busy_runs": BUSY_RUNS}, indent=1)
+        json.dumps({"runs": runs, "peak_mib": memory, "peaks_mib": peaks, "busy_runs": BUSY_RUNS}, indent=1)
     )
 
     def median(name: str, key: str = "seconds") -> float:
@@ -555,7 +560,9 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
                     ratios=False,
                 ),
                 "",
-                f"Memory {big} vs {args.songs} songs: {memory['build-big'] / memory['build']:.2f}x. "
+                f"Memory {big} vs {args.songs} songs: {memory['build-big'] / memory['build']:.2f}x (peak PSS, median of "
+                f"{MEMORY_RUNS} sampled runs each: {', '.join(f'{v:.0f}' for v in peaks['build'])} and "
+                f"{', '.join(f'{v:.0f}' for v in peaks['build-big'])} MiB). "
                 f"Fixed costs (medians): interpreter + CLI {median('build') - median('build', 'inner'):.2f} s, "
                 f"imports {median('startup', 'imports'):.2f} s, reading {big} songs' annotations "
                 f"{median('startup', 'read'):.2f} s (the cluster boots meanwhile), then waiting for the workers "
