@@ -139,13 +139,16 @@ def stream_predictions(
             pending = iter(batches)
             batch_of: dict[str, list[str]] = {}
 
+            def send(batch: list[str]) -> None:
+                # the job goes with each task (0.5 KB): scattered, it was lost, and every task
+                # after it cancelled, once a crashing file had killed each worker holding it
+                future = client.submit(run_stashed, extract_files, batch, job, folder, pure=False)
+                batch_of[future.key] = batch
+                futures.add(future)
+
             def submit(n: int) -> None:
                 for batch in _take(pending, n):
-                    # the job goes with each task (0.5 KB): scattered, it was lost, and every task
-                    # after it cancelled, once a crashing file had killed each worker holding it
-                    future = client.submit(run_stashed, extract_files, batch, job, folder, pure=False)
-                    batch_of[future.key] = batch
-                    futures.add(future)
+                    send(batch)
 
             submit(_IN_FLIGHT_PER_THREAD * threads + 1)
             with progress_bar(len(todo), progress, unit="files") as advance, _Appender(out) as append:
@@ -153,6 +156,10 @@ def stream_predictions(
                     batch = batch_of.pop(future.key)
                     results = outcome(future, results)
                     if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
+                        if len(batch) > 1:  # its files again, one a task: only the one that kills fails
+                            for path in batch:
+                                send([path])
+                            continue
                         cause = f"worker failed ({describe(results)})"
                         results = [(path, None, None, f"{path}: {cause}") for path in batch]
                     for path, features, starts, reason in results:

@@ -72,3 +72,25 @@ def test_a_folder_is_predicted_in_parallel_bad_files_skipped_and_a_rerun_continu
     merged = again.sort_values(["file", "window"]).reset_index(drop=True)
     expected = first.sort_values(["file", "window"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(merged, expected)
+
+
+def test_a_worker_that_dies_fails_only_the_file_that_killed_it(
+    cli: Cli, cnn_run: Path, music: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import crash_task
+
+    import mer_zoo.predict_many
+
+    culprit = sorted((music / "a").glob("*.mp3"))[1]  # in a task with other files
+    monkeypatch.setenv(crash_task.CRASHING_FILE, culprit.name)
+    monkeypatch.setattr(mer_zoo.predict_many, "extract_files", crash_task.crash_on_one_file)
+    out = tmp_path / "predictions.csv"
+    assert cli(["predict", cnn_run, music, "--out", out, "--workers", "1", "--no-progress", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert f"{culprit.name}: worker failed (KilledWorker" in err
+    # Its task's other files were sent again one a task; at most one more file, queued on the
+    # worker when the culprit killed it a second time, fails with it.
+    assert err.count("worker failed") <= 2
+    written = set(pd.read_csv(out).file)
+    assert str(culprit) not in written and len(written) >= 4 - (err.count("worker failed") - 1)
