@@ -83,8 +83,13 @@ def test_results_without_arrays_come_back_as_they_are_and_leave_no_file(tmp_path
     def failing_task(items: list[int], job: Any) -> list[Any]:
         return [(item, None, "unreadable") for item in items]
 
+    def empty_task(items: list[int], job: Any) -> list[Any]:
+        return [(item, np.zeros((0, 4), dtype=np.float32)) for item in items]
+
     with handoff_folder(tmp_path) as folder:
         assert run_stashed(failing_task, [1, 2], "job", folder) == [(1, None, "unreadable"), (2, None, "unreadable")]
+        ((item, empty),) = run_stashed(empty_task, [3], "job", folder)
+        assert item == 3 and empty.shape == (0, 4) and empty.dtype == np.float32
         assert os.listdir(folder) == []
 
 

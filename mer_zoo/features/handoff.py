@@ -98,8 +98,8 @@ def run_stashed(task: Callable[[list[T], J], list[Any]], items: list[T], job: J,
                     moved = task(items[:k], job)
                 return [*moved, *results, *task(items[k + 1 :], job)]
             parts.append((head, spans))
-        if size == 0:  # nothing to map (every item failed): the pickles alone
-            return [result for head, _ in parts for result in pickle.loads(head)]
+        if size == 0:  # no array bytes to map (every item failed, or empty arrays): the pickles alone
+            return [result for head, spans in parts for result in pickle.loads(head, buffers=[b""] * len(spans))]
         kept = True
         return Stashed(path, tuple(parts))
     finally:
