@@ -74,7 +74,7 @@ def test_a_full_shared_memory_falls_back_to_the_wire_and_leaves_no_file(
     monkeypatch.setattr(os, "writev", space_for_one_item)
     with handoff_folder(tmp_path) as folder:
         result = run_stashed(arrays_task, [8, 12, 16], "job", folder)
-        assert isinstance(result, list)  # the first item from the file, the others as computed
+        assert isinstance(result, list)  # the whole task's results, over the wire
         assert [sets["mel"].ravel().tolist() for _, sets, _, _ in result] == [list(range(n)) for n in (8, 12, 16)]
         assert os.listdir(folder) == []
 

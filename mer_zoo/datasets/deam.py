@@ -99,7 +99,7 @@ def _read_dynamic(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 
 def _read_wide(path: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """One wide dynamic CSV: its sample times (ms) and each song's values in that order, up to its
-    last non-empty one (NaN where empty or not a number); a repeated song id keeps its first row."""
+    last non-empty cell (NaN where empty or not a number); a repeated song id keeps its first row."""
     if not path.is_file():
         raise InputError(f"{path}: missing (DEAM needs both arousal.csv and valence.csv)")
     table = read_table(path)
@@ -115,8 +115,6 @@ def _read_wide(path: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         if song_id is None or song_id in rows:
             continue
         values = [cells[i] for i in columns[: bisect.bisect_left(columns, len(cells))]]
-        while values and not values[-1]:
-            values.pop()
         rows[song_id] = np.array([_number(cell) for cell in values], dtype=np.float32)
     bad.raise_if_any()
     return np.array([ms for _, ms in samples], dtype=np.float64), rows

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mer_zoo.errors import InputError, MerZooError, describe
-from mer_zoo.features.workers import THREAD_VARIABLES, start_fork_server, stop_fork_server
+from mer_zoo.features.workers import start_fork_server, stop_fork_server, worker_environment
 
 if TYPE_CHECKING:  # distributed (0.4 s) is imported only by the thread that starts the cluster
     from mer_zoo.features.extract import ExtractJob
@@ -100,13 +100,10 @@ def _open(workers: int, scheduler: str | None, forked: bool) -> tuple[Any, Any]:
             return Client(scheduler, timeout="10s"), None
         except (OSError, TimeoutError, ValueError) as err:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
-    # Dask's default MALLOC_TRIM_THRESHOLD_ turns every freed STFT temporary back into
-    # fresh pages to fault in: extraction ran 20% slower with it. Memory stays bounded
-    # without it (one song at a time per worker).
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **THREAD_VARIABLES}
-    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     settings = {
-        "distributed.nanny.pre-spawn-environ": environ,
+        "distributed.nanny.pre-spawn-environ": worker_environment(
+            dask.config.get("distributed.nanny.pre-spawn-environ", {})
+        ),
         # Equal tasks, a bounded queue and no dashboard: stealing and profiling only cost CPU.
         "distributed.scheduler.work-stealing": False,
         "distributed.worker.profile.enabled": False,

@@ -38,8 +38,9 @@ def extract_in_order(
 
     ``task(batch, job) -> [SongResult]`` is what a worker runs (default ``extract_songs``;
     ``add-features`` passes its own). Songs go out in batches of consecutive songs
-    (``split_batches``); workers on this machine hand their arrays over through shared memory (``handoff``). The songs of a task whose worker
-    died (a decoder crash) go out again one a task, so that only the song that kills fails.
+    (``split_batches``); workers on this machine hand their arrays over through shared memory
+    (``handoff``). The songs of a task whose worker died (a decoder crash) go out again one a
+    task, so that only the song that kills fails.
     """
     from mer_zoo.errors import describe
     from mer_zoo.features.extract import SongResult, extract_songs

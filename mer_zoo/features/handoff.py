@@ -5,9 +5,9 @@ it has it, writes the out-of-band buffers (the arrays' bytes) into the task's fi
 client's folder in ``/dev/shm``, and returns only the small pickles. The client maps that
 file, unlinks it and rebuilds the results with their arrays viewing the mapped pages: each
 byte is copied once, into shared memory, instead of through two TCP stacks into a fresh
-buffer of the client, and a worker holds one song's arrays at a time. A worker that cannot see the folder (it
-runs on another machine) or cannot write to it (``/dev/shm`` full) returns its result as
-before, so the hand-off needs no configuration and changes no result.
+buffer of the client, and a worker holds one song's arrays at a time. A worker that cannot
+see the folder (it runs on another machine) or cannot write to it (``/dev/shm`` full)
+returns its result as before, so the hand-off needs no configuration and changes no result.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def run_stashed(task: Callable[[list[T], J], list[Any]], items: list[T], job: J,
 
     The worker so holds one item's arrays at a time, however many items its task has. A
     worker that cannot see or write ``folder`` returns the results of ``task(items, job)``
-    as they are (what it had already moved comes back from the file).
+    as they are.
     """
     if folder is None or not os.path.isdir(folder):
         return task(items, job)
@@ -88,15 +88,12 @@ def run_stashed(task: Callable[[list[T], J], list[Any]], items: list[T], job: J,
     size = 0
     kept = False
     try:
-        for k, item in enumerate(items):
+        for item in items:
             results = task([item], job)
             try:
                 head, spans, size = _append(fd, results, size)
             except OSError:  # e.g. no space left in /dev/shm: the wire still works
-                moved = unstash(Stashed(path, tuple(parts))) if parts else []
-                if isinstance(moved, OSError):  # the file itself is gone: compute those again
-                    moved = task(items[:k], job)
-                return [*moved, *results, *task(items[k + 1 :], job)]
+                return task(items, job)  # (items before this one computed again: rare, and simple)
             parts.append((head, spans))
         if size == 0:  # no array bytes to map (every item failed, or empty arrays): the pickles alone
             return [result for head, spans in parts for result in pickle.loads(head, buffers=[b""] * len(spans))]
