@@ -1,9 +1,11 @@
-"""End to end through the CLI: evaluate, compare, damaged checkpoints, a store with other settings."""
+"""End to end through the CLI: evaluate, compare, damaged checkpoints, a store with other settings, the script's exit."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -225,3 +227,26 @@ def test_compare_never_ranks_different_tasks_together(
     assert pd.isna(dynamic["test_mse"]) and dynamic["vs_baseline"] == pytest.approx(1.0, rel=1e-5)
     for task in ("window", "static", "dynamic"):
         assert f"task {task} (scale" in captured.out
+
+
+def test_the_script_exits_with_mains_status_after_every_exit_handler_and_skips_the_teardown() -> None:
+    code = """
+import atexit, sys
+import mer_zoo.cli as cli
+
+class Teardown:
+    def __del__(self):
+        print("teardown ran")
+
+kept = Teardown()  # freed only by the interpreter's teardown
+
+def main():
+    atexit.register(print, "exit handler ran")
+    print("work done", end=" ")  # left in stdout's buffer
+    sys.exit(3)
+
+cli.main = main
+cli.run()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (3, "work done exit handler ran\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]
 
 
 def __getattr__(name: str) -> Any:
@@ -54,5 +54,35 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def run() -> None:
+    """The `mer-zoo` script: ``main``, then an exit that skips the interpreter's teardown.
+
+    A build's process ends holding some 900 modules; collecting and freeing their objects one
+    by one took 0.15 s after the work was done, for memory the system frees at once. The exit
+    still joins threads and runs every exit handler (registered after this one, they run
+    before it), then flushes the standard streams and leaves with ``main``'s status.
+    """
+    import atexit
+
+    status = [1]  # an uncaught exception leaves Python's own status, 1
+    atexit.register(_leave, status)
+    try:
+        main()
+    except SystemExit as done:
+        status[0] = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        raise
+    status[0] = 0
+
+
+def _leave(status: list[int]) -> None:
+    import contextlib
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`) or stream: nothing more to say
+            stream.flush()
+    os._exit(status[0])
+
+
 if __name__ == "__main__":
-    main()
+    run()
