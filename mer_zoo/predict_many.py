@@ -118,7 +118,7 @@ def stream_predictions(
     Files whose rows ``out`` already holds are skipped; the CSV is flushed after every file.
     """
     from mer_zoo.features.cluster import ClusterStart
-    from mer_zoo.features.handoff import handoff_folder, outcome, run_stashed
+    from mer_zoo.features.handoff import TaskResults, handoff_folder
     from mer_zoo.features.report import progress_bar
 
     summary = StreamSummary(out=out)
@@ -131,20 +131,16 @@ def stream_predictions(
     try:
         with handoff_folder() as folder:
             client = cluster.client(job)
-            from distributed import as_completed  # only now: the cluster's thread imports distributed
-
             threads = max(1, sum(client.nthreads().values()))
             batches = [todo[i : i + _FILES_PER_TASK] for i in range(0, len(todo), _FILES_PER_TASK)]
-            futures = as_completed(with_results=True, raise_errors=False)
+            tasks = TaskResults(client, folder)  # only now: it imports distributed, as the cluster's thread did
             pending = iter(batches)
             batch_of: dict[str, list[str]] = {}
 
             def send(batch: list[str]) -> None:
                 # the job goes with each task (0.5 KB): scattered, it was lost, and every task
                 # after it cancelled, once a crashing file had killed each worker holding it
-                future = client.submit(run_stashed, extract_files, batch, job, folder, pure=False)
-                batch_of[future.key] = batch
-                futures.add(future)
+                batch_of[tasks.submit(extract_files, batch, job)] = batch
 
             def submit(n: int) -> None:
                 for batch in _take(pending, n):
@@ -152,9 +148,8 @@ def stream_predictions(
 
             submit(_IN_FLIGHT_PER_THREAD * threads + 1)
             with progress_bar(len(todo), progress, unit="files") as advance, _Appender(out) as append:
-                for future, results in futures:
-                    batch = batch_of.pop(future.key)
-                    results = outcome(future, results)
+                for key, results in tasks:
+                    batch = batch_of.pop(key)
                     if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
                         if len(batch) > 1:  # its files again, one a task: only the one that kills fails
                             for path in batch:

@@ -44,7 +44,7 @@ def extract_in_order(
     """
     from mer_zoo.errors import describe
     from mer_zoo.features.extract import SongResult, extract_songs
-    from mer_zoo.features.handoff import handoff_folder, outcome, run_stashed
+    from mer_zoo.features.handoff import TaskResults, handoff_folder
 
     task = task or extract_songs
     dropped: Counter[str] = Counter()
@@ -52,13 +52,12 @@ def extract_in_order(
         return dropped
     _return_freed_buffers()
     client = cluster.client(job)
-    from distributed import as_completed  # only now: the cluster's thread imports distributed
 
     with progress_bar(len(todo), progress) as advance, handoff_folder() as folder:
         threads = max(1, sum(client.nthreads().values()))
         batches = split_batches(todo, threads)
         window = _IN_FLIGHT_PER_THREAD * threads + 1
-        futures = as_completed(with_results=True, raise_errors=False)
+        tasks = TaskResults(client, folder)  # only now: it imports distributed, as the cluster's thread did
         submitted = written = 0
         ready: dict[int, list[SongResult]] = {}
         part_of: dict[str, tuple[int, int | None]] = {}  # task -> (its batch, its song when sent alone)
@@ -67,9 +66,7 @@ def extract_in_order(
         def send(songs: list[Any], batch: int, position: int | None = None) -> None:
             # the job goes with each task (0.5 KB): scattered, it was lost, and every task
             # after it cancelled, once a crashing song had killed each worker holding it
-            future = client.submit(run_stashed, task, songs, job, folder, pure=False)
-            part_of[future.key] = (batch, position)
-            futures.add(future)
+            part_of[tasks.submit(task, songs, job)] = (batch, position)
 
         def submit_more() -> None:
             nonlocal submitted
@@ -78,10 +75,8 @@ def extract_in_order(
                 submitted += 1
 
         submit_more()
-        for future, results in futures:
-            i, position = part_of.pop(future.key)
-            results = outcome(future, results)
-            del future
+        for key, results in tasks:
+            i, position = part_of.pop(key)
             songs = batches[i] if position is None else [batches[i][position]]
             if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
                 if len(songs) > 1:  # its songs again, one a task: only the one that kills fails

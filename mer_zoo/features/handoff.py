@@ -1,13 +1,16 @@
 """Task results from workers on this machine through shared memory instead of Dask's sockets.
 
-A worker pickles the result of each item of its task (a song) with protocol 5 as soon as
-it has it, writes the out-of-band buffers (the arrays' bytes) into the task's file in the
-client's folder in ``/dev/shm``, and returns only the small pickles. The client maps that
-file, unlinks it and rebuilds the results with their arrays viewing the mapped pages: each
-byte is copied once, into shared memory, instead of through two TCP stacks into a fresh
-buffer of the client, and a worker holds one song's arrays at a time. A worker that cannot
-see the folder (it runs on another machine) or cannot write to it (``/dev/shm`` full)
-returns its result as before, so the hand-off needs no configuration and changes no result.
+The client names a file in its folder in ``/dev/shm`` for each task. The worker pickles the
+result of each item of its task (a song) with protocol 5 as soon as it has it, writes the
+out-of-band buffers (the arrays' bytes) into that file and, once the task is done, the small
+pickles and their buffers' places after them. The client maps the file, unlinks it and
+rebuilds the results with their arrays viewing the mapped pages: each byte is copied once,
+into shared memory, instead of through two TCP stacks into a fresh buffer of the client; a
+worker holds one song's arrays at a time; and a finished task's result is never fetched
+from its worker (a round trip that cost a third of Dask's CPU per task). A worker that
+cannot see the folder (it runs on another machine) or cannot write to it (``/dev/shm``
+full) returns its result as before, fetched as any Dask result, so the hand-off needs no
+configuration and changes no result.
 """
 
 from __future__ import annotations
@@ -17,20 +20,22 @@ import mmap
 import os
 import pickle
 import shutil
-import tempfile
+import struct
 import uuid
+from asyncio import CancelledError
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["FOLDER_VARIABLE", "Stashed", "handoff_folder", "outcome", "run_stashed", "unstash"]
+__all__ = ["FOLDER_VARIABLE", "Stashed", "TaskResults", "handoff_folder", "run_stashed", "unstash"]
 
 SHARED_MEMORY = "/dev/shm"
 FOLDER_VARIABLE = "MER_ZOO_SHM_DIR"
 _PREFIX = "mer-zoo-handoff-"
 _ALIGN = 64  # every array starts on a cache line
+_INDEX_SIZE = struct.Struct("<Q")  # the file ends with its index's pickle, then that pickle's length
 
 T = TypeVar("T")
 J = TypeVar("J")
@@ -38,10 +43,9 @@ J = TypeVar("J")
 
 @dataclass(frozen=True)
 class Stashed:
-    """A result whose arrays wait in shared memory: the file, and per item its pickle and its buffers' (offset, size)."""
+    """What a worker returns when its task's results wait in ``path``."""
 
     path: str
-    parts: tuple[tuple[bytes, tuple[tuple[int, int], ...]], ...]
 
 
 @contextmanager
@@ -71,17 +75,71 @@ def handoff_folder(base: Path | None = None) -> Iterator[str | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_stashed(task: Callable[[list[T], J], list[Any]], items: list[T], job: J, folder: str | None) -> Any:
-    """``task`` on each of ``items`` in turn on a worker, each item's arrays moved to ``folder`` as soon as they exist.
+class TaskResults:
+    """Tasks sent to ``client``'s workers with their results stashed in ``folder``, and those results as tasks end.
+
+    Iterating yields ``(key, results)`` in the order tasks end: ``results`` is what the task
+    returned, or the exception it ended with (a worker that died included), or the
+    ``OSError`` of a stash that could not be read back.
+    """
+
+    def __init__(self, client: Any, folder: str | None) -> None:
+        from distributed import as_completed
+
+        self._client = client
+        self._folder = folder
+        self._ended = as_completed(with_results=False)
+        self._paths: dict[str, str | None] = {}
+
+    def submit(self, task: Callable[[list[T], J], list[Any]], items: list[T], job: J) -> str:
+        """Send ``task(items, job)`` to a worker; returns the task's key."""
+        path = None if self._folder is None else os.path.join(self._folder, f"{uuid.uuid4().hex}.bin")
+        future = self._client.submit(run_stashed, task, items, job, path, pure=False)
+        self._paths[future.key] = path
+        self._ended.add(future)
+        return str(future.key)
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        for future in self._ended:
+            path = self._paths.pop(future.key)
+            yield future.key, _result(future, path)
+            del future
+
+
+def _result(future: Any, path: str | None) -> Any:
+    """A task's results: read from ``path`` when its worker stashed them there, else fetched; or its exception."""
+    if path is not None and future.status == "finished":
+        try:
+            return unstash(Stashed(path))
+        except FileNotFoundError:  # not stashed (a worker elsewhere, a full /dev/shm): fetched below
+            pass
+        except OSError as err:
+            return err
+    try:
+        value = future.result()  # also waits for a task run again because its worker died
+    except (Exception, CancelledError) as err:
+        value = err
+    if isinstance(value, Stashed):
+        try:
+            return unstash(value)
+        except OSError as err:
+            return err
+    if path is not None:  # part of a file from a failed task, or one whose worker died before it was read
+        Path(path).unlink(missing_ok=True)
+    return value
+
+
+def run_stashed(task: Callable[[list[T], J], list[Any]], items: list[T], job: J, path: str | None) -> Any:
+    """``task`` on each of ``items`` in turn on a worker, each item's arrays moved to ``path`` as soon as they exist.
 
     The worker so holds one item's arrays at a time, however many items its task has. A
-    worker that cannot see or write ``folder`` returns the results of ``task(items, job)``
-    as they are.
+    worker that cannot see or write ``path``'s folder returns the results of
+    ``task(items, job)`` as they are.
     """
-    if folder is None or not os.path.isdir(folder):
+    if path is None or not os.path.isdir(os.path.dirname(path)):
         return task(items, job)
     try:
-        fd, path = tempfile.mkstemp(dir=folder, suffix=".bin")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:
         return task(items, job)
     parts: list[tuple[bytes, tuple[tuple[int, int], ...]]] = []
@@ -95,10 +153,13 @@ def run_stashed(task: Callable[[list[T], J], list[Any]], items: list[T], job: J,
             except OSError:  # e.g. no space left in /dev/shm: the wire still works
                 return task(items, job)  # (items before this one computed again: rare, and simple)
             parts.append((head, spans))
-        if size == 0:  # no array bytes to map (every item failed, or empty arrays): the pickles alone
-            return [result for head, spans in parts for result in pickle.loads(head, buffers=[b""] * len(spans))]
+        index = pickle.dumps(parts, protocol=5)
+        try:
+            _write_all(fd, [index, _INDEX_SIZE.pack(len(index))])
+        except OSError:
+            return task(items, job)
         kept = True
-        return Stashed(path, tuple(parts))
+        return Stashed(path)
     finally:
         os.close(fd)
         if not kept:
@@ -121,41 +182,40 @@ def _append(fd: int, value: Any, size: int) -> tuple[bytes, tuple[tuple[int, int
         spans.append((end, raw.nbytes))
         chunks.append(raw)
         end += raw.nbytes
+    _write_all(fd, chunks)
+    return head, tuple(spans), end
+
+
+def _write_all(fd: int, chunks: list[Any]) -> None:
     for start in range(0, len(chunks), 512):  # under any system's IOV_MAX
         group = chunks[start : start + 512]
         if os.writev(fd, group) != sum(memoryview(c).nbytes for c in group):
             raise OSError(errno.ENOSPC, "short write")
-    return head, tuple(spans), end
-
-
-def outcome(future: Any, value: Any) -> Any:
-    """What a task gave, as ``as_completed(with_results=True, raise_errors=False)`` yields it: its result
-    (rebuilt by :func:`unstash`), or its exception (an error arrives as ``(type, exception, traceback)``)."""
-    if getattr(future, "status", None) == "error" and isinstance(value, tuple) and len(value) == 3:
-        return value[1]
-    return unstash(value)
 
 
 def unstash(value: Any) -> Any:
-    """A task's outcome as delivered: rebuilt from shared memory (its file then removed) if it was stashed.
+    """A task's results as delivered: rebuilt from shared memory (its file then removed) if they were stashed.
 
     The arrays are read-only views of the mapped file, whose pages are freed with the last of
-    them. Anything else (an exception of a worker that died included) comes back as it is; a
-    file that cannot be read back comes back as its ``OSError``.
+    them. Anything else comes back as it is.
+
+    Raises:
+        OSError: the file cannot be read back (``FileNotFoundError`` when it is gone).
     """
     if not isinstance(value, Stashed):
         return value
     try:
         with open(value.path, "rb") as f:
+            end = os.fstat(f.fileno()).st_size - _INDEX_SIZE.size
+            (length,) = _INDEX_SIZE.unpack(os.pread(f.fileno(), _INDEX_SIZE.size, end))
+            parts = pickle.loads(os.pread(f.fileno(), length, end - length))
             flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
             mapped = mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
-    except OSError as err:
-        return err
     finally:
         Path(value.path).unlink(missing_ok=True)
     view = memoryview(mapped)
     results: list[Any] = []
-    for head, spans in value.parts:
+    for head, spans in parts:
         results += pickle.loads(head, buffers=[view[start : start + size] for start, size in spans])
     return results
 
