@@ -250,3 +250,32 @@ cli.run()
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert (done.returncode, done.stdout) == (3, "work done exit handler ran\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "forking"),
+    [
+        (["build-features", "--root", "x"], True),
+        (["predict", "run", "a.mp3"], True),
+        (["build-features", "--scheduler", "tcp://host:8786"], False),
+        (["build-features", "--help"], False),
+        (["train", "--model", "cnn_small"], False),
+    ],
+)
+def test_the_script_starts_the_workers_fork_server_before_the_app_for_commands_with_local_workers(
+    args: list[str], forking: bool
+) -> None:
+    code = """
+import sys
+from multiprocessing import forkserver
+import mer_zoo.cli as cli
+
+def main():
+    print(getattr(forkserver._forkserver, "_forkserver_pid", None) is not None)
+
+cli.main = main
+sys.argv = ["mer-zoo", *sys.argv[1:]]
+cli.run()
+"""
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    assert done.stdout == f"{forking}\n"

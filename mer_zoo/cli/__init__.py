@@ -54,8 +54,15 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+# Commands that run local Dask workers: the server they fork from starts before the app is
+# even imported, so that its 0.45 s of imports overlap the CLI's own (a build's first song
+# came back 0.07 s sooner).
+_LOCAL_WORKERS = ("build-features", "add-features", "predict")
+
+
 def run() -> None:
-    """The `mer-zoo` script: ``main``, then an exit that skips the interpreter's teardown.
+    """The `mer-zoo` script: ``main`` (after starting the workers' fork server for commands that
+    run local workers), then an exit that skips the interpreter's teardown.
 
     A build's process ends holding some 900 modules; collecting and freeing their objects one
     by one took 0.15 s after the work was done, for memory the system frees at once. The exit
@@ -66,6 +73,11 @@ def run() -> None:
 
     status = [1]  # an uncaught exception leaves Python's own status, 1
     atexit.register(_leave, status)
+    args = sys.argv[1:]
+    if args[:1] and args[0] in _LOCAL_WORKERS and not any(a.startswith(("--scheduler", "--help")) for a in args):
+        from mer_zoo.features.workers import start_fork_server
+
+        start_fork_server()
     try:
         main()
     except SystemExit as done:
