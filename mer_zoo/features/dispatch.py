@@ -92,12 +92,9 @@ def extract_in_order(
                     continue
                 results = [r for r in alone.pop(i) if r is not None]
             ready[i] = results
+            del results  # a written batch's arrays map shared memory: nothing here may outlive its writing
             while written in ready:
-                batch = ready.pop(written)
-                _write(writer, batches[written], batch, root)
-                for result in batch:
-                    dropped.update(result.dropped if result.features is not None else {})
-                    advance(result.features is None)
+                dropped += _write(writer, batches[written], ready.pop(written), root, advance)
                 written += 1
             submit_more()
     return dropped
@@ -137,14 +134,21 @@ def _return_freed_buffers() -> None:
         mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
-def _write(writer: Any, songs: list[Any], results: list[Any], root: Path) -> None:
-    """One batch: its songs committed together (one flush), then its failures one by one."""
+def _write(
+    writer: Any, songs: list[Any], results: list[Any], root: Path, advance: Callable[[bool], None]
+) -> Counter[str]:
+    """One batch: its songs committed together (one flush), then its failures one by one; returns windows dropped."""
     done = [r for r in results if r.features is not None]
     paths = {song.song_id: _relative(song.audio_path, root) for song in songs}
     writer.append_songs([dataclasses.replace(r.features, path=paths[r.song_id]) for r in done])
+    dropped: Counter[str] = Counter()
     for result in results:
         if result.features is None:
             writer.append_failure(result.song_id, paths[result.song_id], result.reason, result.failed_set)
+        else:
+            dropped.update(result.dropped)
+        advance(result.features is None)
+    return dropped
 
 
 def _relative(path: Path, root: Path) -> str:
