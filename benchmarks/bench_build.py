@@ -258,8 +258,10 @@ def _pss_kib(pid: int) -> int:
 
 def _handoff_kib(pid: int) -> int:
     """Shared memory in ``pid``'s hand-off files that no process maps yet (in RAM, but in no one's PSS)."""
+    from mer_zoo.features.handoff import FOLDER_PREFIX, SHARED_MEMORY
+
     total = 0
-    for folder in Path("/dev/shm").glob(f"mer-zoo-handoff-{pid}-*"):
+    for folder in Path(SHARED_MEMORY).glob(f"{FOLDER_PREFIX}{pid}-*"):
         for file in folder.glob("*"):
             with contextlib.suppress(OSError):  # read and removed meanwhile (then mapped: counted in a PSS)
                 total += file.stat().st_blocks * 512

@@ -104,9 +104,9 @@ def split_batches(todo: list[T], threads: int) -> list[list[T]]:
     """Consecutive batches of ``todo``, largest first and shrinking to one song, for ``threads`` workers.
 
     Each batch is at most ``MAX_BATCH`` songs and at most a ``1 / (4 x threads)`` share of
-    the songs still to go (guided scheduling): a Dask task costs about 10 ms of CPU between
-    client, scheduler and worker, a quarter of a song, so large batches keep that small,
-    and the shrinking last ones let every worker finish within a song of the others.
+    the songs still to go (guided scheduling): a Dask task costs a few ms of CPU between
+    client, scheduler and worker, so large batches keep that small, and the shrinking last
+    ones let every worker finish within a song of the others.
     """
     batches: list[list[T]] = []
     start = 0

@@ -29,11 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["FOLDER_VARIABLE", "Stashed", "TaskResults", "handoff_folder", "run_stashed", "unstash"]
+__all__ = [
+    "FOLDER_PREFIX",
+    "FOLDER_VARIABLE",
+    "SHARED_MEMORY",
+    "Stashed",
+    "TaskResults",
+    "handoff_folder",
+    "run_stashed",
+    "unstash",
+]
 
 SHARED_MEMORY = "/dev/shm"
 FOLDER_VARIABLE = "MER_ZOO_SHM_DIR"
-_PREFIX = "mer-zoo-handoff-"
+FOLDER_PREFIX = "mer-zoo-handoff-"  # then the client's pid, "-" and a random name
 _ALIGN = 64  # every array starts on a cache line
 _INDEX_SIZE = struct.Struct("<Q")  # the file ends with its index's pickle, then that pickle's length
 
@@ -63,7 +72,7 @@ def handoff_folder(base: Path | None = None) -> Iterator[str | None]:
         yield None
         return
     _remove_orphans(base)
-    folder = base / f"{_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
+    folder = base / f"{FOLDER_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
     try:
         folder.mkdir(mode=0o700)
     except OSError:
@@ -102,31 +111,25 @@ class TaskResults:
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         for future in self._ended:
             path = self._paths.pop(future.key)
-            yield future.key, _result(future, path)
+            yield str(future.key), _result(future, path)
             del future
 
 
 def _result(future: Any, path: str | None) -> Any:
     """A task's results: read from ``path`` when its worker stashed them there, else fetched; or its exception."""
-    if path is not None and future.status == "finished":
+    if path is not None and future.status == "finished" and os.path.exists(path):
+        value: Any = Stashed(path)
+    else:  # not stashed (a worker elsewhere, a full /dev/shm), failed, or run again after its worker died
         try:
-            return unstash(Stashed(path))
-        except FileNotFoundError:  # not stashed (a worker elsewhere, a full /dev/shm): fetched below
-            pass
-        except OSError as err:
-            return err
+            value = future.result()
+        except (Exception, CancelledError) as err:
+            value = err
+        if path is not None and not isinstance(value, Stashed):  # part of a file, or a lost run's
+            Path(path).unlink(missing_ok=True)
     try:
-        value = future.result()  # also waits for a task run again because its worker died
-    except (Exception, CancelledError) as err:
-        value = err
-    if isinstance(value, Stashed):
-        try:
-            return unstash(value)
-        except OSError as err:
-            return err
-    if path is not None:  # part of a file from a failed task, or one whose worker died before it was read
-        Path(path).unlink(missing_ok=True)
-    return value
+        return unstash(value)
+    except OSError as err:
+        return err
 
 
 def run_stashed(task: Callable[[list[T], J], list[Any]], items: list[T], job: J, path: str | None) -> Any:
@@ -136,11 +139,11 @@ def run_stashed(task: Callable[[list[T], J], list[Any]], items: list[T], job: J,
     worker that cannot see or write ``path``'s folder returns the results of
     ``task(items, job)`` as they are.
     """
-    if path is None or not os.path.isdir(os.path.dirname(path)):
+    if path is None:
         return task(items, job)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError:
+    except OSError:  # its folder is on another machine, or gone
         return task(items, job)
     parts: list[tuple[bytes, tuple[tuple[int, int], ...]]] = []
     size = 0
@@ -222,8 +225,8 @@ def unstash(value: Any) -> Any:
 
 def _remove_orphans(base: Path) -> None:
     """Remove the hand-off folders of processes that no longer run (this user's only)."""
-    for folder in base.glob(f"{_PREFIX}*"):
-        pid = folder.name[len(_PREFIX) :].split("-", 1)[0]
+    for folder in base.glob(f"{FOLDER_PREFIX}*"):
+        pid = folder.name[len(FOLDER_PREFIX) :].split("-", 1)[0]
         try:
             mine = folder.stat().st_uid == os.getuid()
         except OSError:  # removed meanwhile

@@ -98,7 +98,7 @@ def summarise(out: Path, songs_total: int, notes: list[str]) -> BuildSummary:
         return BuildSummary(
             out=out,
             songs_total=songs_total,
-            songs_ok=len(store.columns("songs")["song_id"]),
+            songs_ok=store.rows("songs"),
             failures=[(int(i), str(r)) for i, r in zip(failures["song_id"], failures["reason"])],
             windows_kept=len(store),
             sets=list(store.sets),

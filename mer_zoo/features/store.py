@@ -133,7 +133,11 @@ class FeatureStore:
         return self.data("mel")
 
     def __len__(self) -> int:
-        return int(self._file["segments/song_id"].shape[0])
+        return self.rows("segments")
+
+    def rows(self, group: str) -> int:
+        """How many rows table ``group`` (``segments``, ``songs`` or ``failures``) has, read from its shape."""
+        return int(self._file[f"{group}/song_id"].shape[0])
 
     def columns(self, group: str) -> dict[str, np.ndarray]:
         """The columns of table ``group`` (``segments``, ``songs`` or ``failures``) as arrays, strings decoded."""
@@ -219,9 +223,9 @@ class FeatureStore:
             }
         return {
             "path": str(self.path),
-            "songs": int(self._file["songs/song_id"].shape[0]),
+            "songs": self.rows("songs"),
             "segments": len(self),
-            "failures": int(self._file["failures/song_id"].shape[0]),
+            "failures": self.rows("failures"),
             "sets": sets,
             "size_bytes": self.path.stat().st_size,
             "dataset": attrs.get("dataset"),
