@@ -295,7 +295,7 @@ def wait_for_idle(label: str, limit_s: float) -> None:
 
 
 IDLE_WAIT_S = 0.0
-MEMORY_RUNS = 3
+MEMORY_RUNS = 5
 
 
 def _adopt_orphans() -> None:

@@ -245,3 +245,21 @@ def test_songs_go_out_in_order_in_batches_that_shrink_to_one_song(songs: int, th
     assert all(size <= max(1, (songs - start) // (4 * threads)) for size, start in zip(sizes, starts))
     if songs >= 800 and threads <= 2:  # the Dask task cost is paid once for many songs
         assert len(batches) < songs / 6
+
+
+def test_long_songs_go_fewer_to_a_task_so_results_in_flight_stay_bounded() -> None:
+    from mer_zoo.features.dispatch import MAX_BATCH, split_batches
+
+    typical, long = 4_000_000, 10_000_000  # bytes: 2.5 typical songs
+    sizes: list[int | None] = [typical] * 200 + [long] * 30 + [None] * 10 + [typical] * 200
+    todo = list(range(len(sizes)))
+    batches = split_batches(todo, 2, sizes)
+    assert [song for batch in batches for song in batch] == todo
+    work = [sum((sizes[i] or typical) / typical for i in batch) for batch in batches]
+    assert all(w <= MAX_BATCH + 1 or len(b) == 1 for w, b in zip(work, batches))
+    long_only = [b for b in batches if all(sizes[i] == long for i in b)]
+    assert long_only and all(len(b) == 3 for b in long_only)  # 3 x 2.5 fits in MAX_BATCH + 1, 4 x 2.5 does not
+    assert max(len(b) for b in batches[:20]) == MAX_BATCH  # typical songs fill a task
+    # a size unknown here (audio on a remote worker's disk) counts as the median's: a typical song
+    assert batches == split_batches(todo, 2, [typical if size is None else size for size in sizes])
+    assert split_batches(todo, 2, [None] * len(todo)) == split_batches(todo, 2)

@@ -9,8 +9,10 @@ bytes an uninterrupted one writes.
 from __future__ import annotations
 
 import dataclasses
+import os
+import statistics
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +23,8 @@ __all__ = ["MAX_BATCH", "extract_in_order", "split_batches"]
 T = TypeVar("T")
 
 MAX_BATCH = 8  # songs per Dask task, at most (16 ran 2% faster, but in-flight results doubled)
-_SHARE = 4  # a batch is at most 1/(_SHARE x threads) of the songs left, so the last ones are small
+_MAX_WORK = MAX_BATCH + 1  # a task's audio in typical songs' worth, at most: long songs go fewer to a task
+_SHARE = 4  # a batch is at most 1/(_SHARE x threads) of the audio left, so the last ones are small
 _IN_FLIGHT_PER_THREAD = 2  # batches submitted ahead per worker thread
 
 
@@ -38,7 +41,7 @@ def extract_in_order(
 
     ``task(batch, job) -> [SongResult]`` is what a worker runs (default ``extract_songs``;
     ``add-features`` passes its own). Songs go out in batches of consecutive songs
-    (``split_batches``); workers on this machine hand their arrays over through shared memory
+    (``split_batches``, weighed by their audio files' sizes); workers on this machine hand their arrays over through shared memory
     (``handoff``). The songs of a task whose worker died (a decoder crash) go out again one a
     task, so that only the song that kills fails.
     """
@@ -55,7 +58,7 @@ def extract_in_order(
 
     with progress_bar(len(todo), progress) as advance, handoff_folder() as folder:
         threads = max(1, sum(client.nthreads().values()))
-        batches = split_batches(todo, threads)
+        batches = split_batches(todo, threads, [_audio_bytes(song.audio_path) for song in todo])
         window = _IN_FLIGHT_PER_THREAD * threads + 1
         tasks = TaskResults(client, folder)  # only now: it imports distributed, as the cluster's thread did
         submitted = written = 0
@@ -100,21 +103,48 @@ def extract_in_order(
     return dropped
 
 
-def split_batches(todo: list[T], threads: int) -> list[list[T]]:
+def split_batches(todo: list[T], threads: int, sizes: Sequence[float | None] | None = None) -> list[list[T]]:
     """Consecutive batches of ``todo``, largest first and shrinking to one song, for ``threads`` workers.
 
-    Each batch is at most ``MAX_BATCH`` songs and at most a ``1 / (4 x threads)`` share of
-    the songs still to go (guided scheduling): a Dask task costs a few ms of CPU between
-    client, scheduler and worker, so large batches keep that small, and the shrinking last
-    ones let every worker finish within a song of the others.
+    ``sizes`` weighs each song (its audio file's bytes; None where unknown counts as a
+    typical song, the median). Each batch holds at most ``MAX_BATCH`` songs, at most
+    ``MAX_BATCH + 1`` typical songs' worth, and at most a ``1 / (4 x threads)`` share of what
+    is still to go (guided scheduling): a Dask task costs a few ms of CPU between client,
+    scheduler and worker, so large batches keep that small; weighing keeps a batch of long
+    songs (and the results it holds in flight) no larger than one of typical songs; and the
+    shrinking last batches let every worker finish within a song of the others.
     """
+    weights = _typical_units(sizes, len(todo))
+    left = sum(weights)
     batches: list[list[T]] = []
     start = 0
     while start < len(todo):
-        size = max(1, min(MAX_BATCH, (len(todo) - start) // (_SHARE * max(1, threads))))
-        batches.append(todo[start : start + size])
-        start += size
+        budget = min(_MAX_WORK, left / (_SHARE * max(1, threads)))
+        end, work = start + 1, weights[start]
+        while end < len(todo) and end - start < MAX_BATCH and work + weights[end] <= budget:
+            work += weights[end]
+            end += 1
+        batches.append(todo[start:end])
+        left -= work
+        start = end
     return batches
+
+
+def _typical_units(sizes: Sequence[float | None] | None, count: int) -> list[float]:
+    """``sizes`` over their median (unknown or all unknown: 1.0 each)."""
+    known = [size for size in sizes or () if size]
+    if not known:
+        return [1.0] * count
+    typical = statistics.median(known)
+    return [size / typical if size else 1.0 for size in sizes or ()]
+
+
+def _audio_bytes(path: Path) -> int | None:
+    """The size of a song's audio file, or None where this process cannot see it (a remote worker's disk)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
 
 
 def _return_freed_buffers() -> None:
