@@ -25,7 +25,7 @@ Prints a markdown report and writes ``bench_out/build/results.json``.
 against two floors measured in the same run (2 x one process alone, and two processes at
 once on half the songs each), timed without memory sampling; the same floor and the 800-song
 build with the mel's FFT by scipy (``MER_ZOO_FFT=scipy``) next to the default (mkl_fft where
-installed); the decode-only ceiling (2 x one process decoding the spans, no mel); then three
+installed); the decode-only ceiling (2 x one process decoding the spans, no mel); then five
 sampled runs of each build (alternated, median peak) and one of predict for peak memory; and
 predict next to build on the same files.
 """
