@@ -25,7 +25,6 @@ __all__ = ["AUDIO_SUFFIXES", "StreamSummary", "collect_audio", "extract_files", 
 
 AUDIO_SUFFIXES = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a", ".au")
 _FILES_PER_TASK = 4
-_IN_FLIGHT_PER_THREAD = 2
 
 
 def collect_audio(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -131,22 +130,19 @@ def stream_predictions(
     try:
         with handoff_folder() as folder:
             client = cluster.client(job)
-            threads = max(1, sum(client.nthreads().values()))
             batches = [todo[i : i + _FILES_PER_TASK] for i in range(0, len(todo), _FILES_PER_TASK)]
-            tasks = TaskResults(client, folder)  # only now: it imports distributed, as the cluster's thread did
+            tasks = TaskResults(client, folder)
             pending = iter(batches)
             batch_of: dict[str, list[str]] = {}
 
             def send(batch: list[str]) -> None:
-                # the job goes with each task (0.5 KB): scattered, it was lost, and every task
-                # after it cancelled, once a crashing file had killed each worker holding it
                 batch_of[tasks.submit(extract_files, batch, job)] = batch
 
             def submit(n: int) -> None:
                 for batch in _take(pending, n):
                     send(batch)
 
-            submit(_IN_FLIGHT_PER_THREAD * threads + 1)
+            submit(tasks.window)
             with progress_bar(len(todo), progress, unit="files") as advance, _Appender(out) as append:
                 for key, results in tasks:
                     batch = batch_of.pop(key)

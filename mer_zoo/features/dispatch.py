@@ -25,7 +25,6 @@ T = TypeVar("T")
 MAX_BATCH = 8  # songs per Dask task, at most (16 ran 2% faster, but in-flight results doubled)
 _MAX_WORK = MAX_BATCH + 1  # a task's audio in typical songs' worth, at most: long songs go fewer to a task
 _SHARE = 4  # a batch is at most 1/(_SHARE x threads) of the audio left, so the last ones are small
-_IN_FLIGHT_PER_THREAD = 2  # batches submitted ahead per worker thread
 
 
 def extract_in_order(
@@ -57,23 +56,19 @@ def extract_in_order(
     client = cluster.client(job)
 
     with progress_bar(len(todo), progress) as advance, handoff_folder() as folder:
-        threads = max(1, sum(client.nthreads().values()))
-        batches = split_batches(todo, threads, [_audio_bytes(song.audio_path) for song in todo])
-        window = _IN_FLIGHT_PER_THREAD * threads + 1
-        tasks = TaskResults(client, folder)  # only now: it imports distributed, as the cluster's thread did
+        tasks = TaskResults(client, folder)
+        batches = split_batches(todo, tasks.threads, [_audio_bytes(song.audio_path) for song in todo])
         submitted = written = 0
         ready: dict[int, list[SongResult]] = {}
         part_of: dict[str, tuple[int, int | None]] = {}  # task -> (its batch, its song when sent alone)
         alone: dict[int, list[SongResult | None]] = {}  # batches sent again one song a task: results so far
 
         def send(songs: list[Any], batch: int, position: int | None = None) -> None:
-            # the job goes with each task (0.5 KB): scattered, it was lost, and every task
-            # after it cancelled, once a crashing song had killed each worker holding it
             part_of[tasks.submit(task, songs, job)] = (batch, position)
 
         def submit_more() -> None:
             nonlocal submitted
-            while submitted < len(batches) and submitted < written + window:
+            while submitted < len(batches) and submitted < written + tasks.window:
                 send(batches[submitted], submitted)
                 submitted += 1
 
@@ -114,7 +109,7 @@ def split_batches(todo: list[T], threads: int, sizes: Sequence[float | None] | N
     songs (and the results it holds in flight) no larger than one of typical songs; and the
     shrinking last batches let every worker finish within a song of the others.
     """
-    weights = _typical_units(sizes, len(todo))
+    weights = _typical_units([None] * len(todo) if sizes is None else sizes)
     left = sum(weights)
     batches: list[list[T]] = []
     start = 0
@@ -130,13 +125,11 @@ def split_batches(todo: list[T], threads: int, sizes: Sequence[float | None] | N
     return batches
 
 
-def _typical_units(sizes: Sequence[float | None] | None, count: int) -> list[float]:
-    """``sizes`` over their median (unknown or all unknown: 1.0 each)."""
-    known = [size for size in sizes or () if size]
-    if not known:
-        return [1.0] * count
-    typical = statistics.median(known)
-    return [size / typical if size else 1.0 for size in sizes or ()]
+def _typical_units(sizes: Sequence[float | None]) -> list[float]:
+    """``sizes`` over their median (an unknown size: 1.0)."""
+    known = [size for size in sizes if size]
+    typical = statistics.median(known) if known else 1.0
+    return [size / typical if size else 1.0 for size in sizes]
 
 
 def _audio_bytes(path: Path) -> int | None:

@@ -45,6 +45,7 @@ FOLDER_VARIABLE = "MER_ZOO_SHM_DIR"
 FOLDER_PREFIX = "mer-zoo-handoff-"  # then the client's pid, "-" and a random name
 _ALIGN = 64  # every array starts on a cache line
 _INDEX_SIZE = struct.Struct("<Q")  # the file ends with its index's pickle, then that pickle's length
+_IN_FLIGHT_PER_THREAD = 2  # tasks sent ahead per worker thread
 
 T = TypeVar("T")
 J = TypeVar("J")
@@ -89,19 +90,29 @@ class TaskResults:
 
     Iterating yields ``(key, results)`` in the order tasks end: ``results`` is what the task
     returned, or the exception it ended with (a worker that died included), or the
-    ``OSError`` of a stash that could not be read back.
+    ``OSError`` of a stash that could not be read back. ``threads`` counts the workers'
+    threads; ``window`` is how many tasks to keep in flight for them.
+
+    Made only once the client is connected: it imports ``distributed``, as the cluster's
+    thread did.
     """
 
     def __init__(self, client: Any, folder: str | None) -> None:
         from distributed import as_completed
 
+        self.threads = max(1, sum(client.nthreads().values()))
+        self.window = _IN_FLIGHT_PER_THREAD * self.threads + 1
         self._client = client
         self._folder = folder
         self._ended = as_completed(with_results=False)
         self._paths: dict[str, str | None] = {}
 
     def submit(self, task: Callable[[list[T], J], list[Any]], items: list[T], job: J) -> str:
-        """Send ``task(items, job)`` to a worker; returns the task's key."""
+        """Send ``task(items, job)`` to a worker; returns the task's key.
+
+        The job goes with each task (0.5 KB): scattered once, it was lost, and every task
+        after it cancelled, once a crashing item had killed each worker holding it.
+        """
         path = None if self._folder is None else os.path.join(self._folder, f"{uuid.uuid4().hex}.bin")
         future = self._client.submit(run_stashed, task, items, job, path, pure=False)
         self._paths[future.key] = path
