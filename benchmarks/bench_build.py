@@ -116,8 +116,8 @@ def _warm_job(root: Path) -> tuple[Any, Any, Any, Any]:
     """The corpus at ``root``, a build's mel job for it (warmed up in this process) and its label layout."""
     from mer_zoo.config import FeatureConfig
     from mer_zoo.datasets import read_corpus
-    from mer_zoo.features.build import make_extractors, plan_job
-    from mer_zoo.features.extract import warm_up
+    from mer_zoo.pipeline.build import make_extractors, plan_job
+    from mer_zoo.pipeline.extract import warm_up
 
     config = FeatureConfig()
     corpus = read_corpus(root)
@@ -134,8 +134,8 @@ def stage_floor(root: Path, part: str | None = None, go_at: float | None = None)
     """
     import tempfile
 
-    from mer_zoo.features.extract import extract_song
-    from mer_zoo.features.writer import StoreWriter
+    from mer_zoo.pipeline.extract import extract_song
+    from mer_zoo.store.writer import StoreWriter
 
     config, corpus, job, labels = _warm_job(root)
     songs = corpus.songs
@@ -160,8 +160,8 @@ def stage_floor(root: Path, part: str | None = None, go_at: float | None = None)
 
 def stage_decode(root: Path) -> dict[str, float]:
     """One process decoding every song's window span and nothing more: the ceiling that no mel can lift."""
-    from mer_zoo.features.audio import load_audio
-    from mer_zoo.features.windows import plan_windows
+    from mer_zoo.audio.decode import load_audio
+    from mer_zoo.audio.windows import plan_windows
 
     config, corpus, job, _ = _warm_job(root)
     spans = [plan_windows(song, config, job.frames_per_window) for song in corpus.songs]
@@ -195,8 +195,8 @@ def stage_startup(root: Path) -> dict[str, float]:
     started = time.perf_counter()
     from mer_zoo.config import FeatureConfig
     from mer_zoo.datasets import read_corpus
-    from mer_zoo.features.build import make_extractors, plan_job
-    from mer_zoo.features.cluster import ClusterStart
+    from mer_zoo.pipeline.build import make_extractors, plan_job
+    from mer_zoo.pipeline.cluster import ClusterStart
 
     imported = time.perf_counter()
     cluster = ClusterStart(2, None)
@@ -258,7 +258,7 @@ def _pss_kib(pid: int) -> int:
 
 def _handoff_kib(pid: int) -> int:
     """Shared memory in ``pid``'s hand-off files that no process maps yet (in RAM, but in no one's PSS)."""
-    from mer_zoo.features.handoff import FOLDER_PREFIX, SHARED_MEMORY
+    from mer_zoo.pipeline.handoff import FOLDER_PREFIX, SHARED_MEMORY
 
     total = 0
     for folder in Path(SHARED_MEMORY).glob(f"{FOLDER_PREFIX}{pid}-*"):
@@ -443,7 +443,7 @@ def floor_report(args: argparse.Namespace, small: Path, large: Path) -> None:
     twice one core) and two processes at once on the big corpus (what the cores really give
     with no orchestration at all).
     """
-    from mer_zoo.features.melspec import fft_engine
+    from mer_zoo.audio.melspec import fft_engine
 
     big = len(_song_ids(large))
     kinds = (
@@ -702,7 +702,7 @@ def main() -> None:
     for compression in ("lzf", "gzip"):
         run_build(small, OUT / f"features_{compression}.h5", "--compression", compression)
         sizes[compression] = _disk([OUT / f"features_{compression}.h5"])
-    from mer_zoo.features.store import FeatureStore
+    from mer_zoo.store.reader import FeatureStore
 
     with FeatureStore(OUT / "features.h5") as store:
         windows = len(store)

@@ -36,8 +36,8 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.data import FeatureDataset
-from mer_zoo.features.store import FeatureStore
-from mer_zoo.features.writer import SongFeatures, StoreWriter
+from mer_zoo.store.reader import FeatureStore
+from mer_zoo.store.writer import SongFeatures, StoreWriter
 
 OUT = Path(__file__).resolve().parents[1] / "bench_out" / "dataset"
 CONFIG = FeatureConfig()

@@ -47,7 +47,7 @@ def corpus(out: Path, songs: int, n_mels: int, hop_length: int) -> Path:
     """The synthetic corpus under ``out`` (made once, checked on reuse) and its store for these mel settings."""
     from mer_zoo.config import FeatureConfig
     from mer_zoo.datasets.synthetic import write_synthetic_deam
-    from mer_zoo.features.build import build_features
+    from mer_zoo.pipeline.build import build_features
 
     out.mkdir(parents=True, exist_ok=True)
     stamp, store = out / "corpus.json", out / f"features-{n_mels}mels-hop{hop_length}.h5"

@@ -38,11 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mer_zoo.audio.decode import load_audio
+from mer_zoo.audio.mel_basis import mel_plan
+from mer_zoo.audio.melspec import log_mel_windows
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets.synthetic import AUDIO
-from mer_zoo.features.audio import load_audio
-from mer_zoo.features.mel_basis import mel_plan
-from mer_zoo.features.melspec import log_mel_windows
 
 CORPUS = Path(__file__).resolve().parents[1] / "bench_out" / "build" / "deam200"
 PREROLL = 8192
@@ -162,7 +162,7 @@ def ffts(frames: np.ndarray, config: FeatureConfig) -> dict[str, Callable[[], No
 
 def log_mels(span: np.ndarray, offsets: list[int], config: FeatureConfig) -> dict[str, Callable[[], None]]:
     """``log_mel_windows`` (numpy backend) with each FFT library it can use (``MER_ZOO_FFT``)."""
-    from mer_zoo.features import melspec
+    from mer_zoo.audio import melspec
 
     def with_fft(engine: str) -> Callable[[], None]:
         def run() -> None:

@@ -34,9 +34,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mer_zoo.audio.mel_basis import mel_plan
+from mer_zoo.audio.melspec import log_mel_batch, log_mel_windows
 from mer_zoo.config import FeatureConfig
-from mer_zoo.features.mel_basis import mel_plan
-from mer_zoo.features.melspec import log_mel_batch, log_mel_windows
 
 WINDOWS = 6
 BATCH = 3  # windows per call of the old log_mel in the build workers

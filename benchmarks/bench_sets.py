@@ -47,7 +47,7 @@ def corpus(songs: int) -> Path:
 
 def time_build(root: Path, name: str, workers: int) -> dict[str, Any]:
     """One build of set ``name`` alone: seconds, songs, windows, bytes on disk."""
-    from mer_zoo.features.build import build_features
+    from mer_zoo.pipeline.build import build_features
 
     out = OUT / "store.h5"
     for leftover in (out, out.with_name(out.name + ".partial")):
@@ -69,8 +69,8 @@ def time_compute(root: Path, name: str, n_songs: int) -> float:
     """Seconds per song of ``extract_song`` for set ``name`` in this process, after a warm-up."""
     from mer_zoo.config import FeatureConfig
     from mer_zoo.datasets import read_corpus
-    from mer_zoo.features.build import make_extractors, plan_job
-    from mer_zoo.features.extract import extract_song, warm_up
+    from mer_zoo.pipeline.build import make_extractors, plan_job
+    from mer_zoo.pipeline.extract import extract_song, warm_up
 
     config = FeatureConfig(start_s=15.0)
     dataset = read_corpus(root)
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sets", nargs="+", default=list(SETS), help="sets to measure (mel is always first)")
     args = parser.parse_args(argv)
     from mer_zoo.config import FeatureConfig
-    from mer_zoo.features.extractors import get_extractor
+    from mer_zoo.features import get_extractor
 
     OUT.mkdir(parents=True, exist_ok=True)
     root = corpus(args.songs)

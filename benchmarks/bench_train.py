@@ -27,8 +27,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.data import FeatureDataset, Normalizer
-from mer_zoo.features.writer import SongFeatures, StoreWriter
 from mer_zoo.models import get_model
+from mer_zoo.store.writer import SongFeatures, StoreWriter
 from mer_zoo.training import make_loader, use_all_cores
 
 WINDOWS_PER_SONG = 6

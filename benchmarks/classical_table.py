@@ -28,9 +28,9 @@ from threadpoolctl import threadpool_limits
 
 import mer_zoo.models.classical_fit  # noqa: F401  (loads the thread pools before threadpoolctl caps them)
 from mer_zoo.data import FeatureDataset, Normalizer, default_split
-from mer_zoo.features.store import FeatureStore
 from mer_zoo.metrics import SCALE, metrics_block
 from mer_zoo.models import get_model
+from mer_zoo.store.reader import FeatureStore
 from mer_zoo.training import evaluate_model, make_loader
 
 

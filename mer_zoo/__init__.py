@@ -12,13 +12,13 @@ __all__ = ["FeatureConfig", "FeatureDataset", "FeatureStore", "__version__"]
 _LAZY = {
     "FeatureConfig": "mer_zoo.config",
     "FeatureDataset": "mer_zoo.data",
-    "FeatureStore": "mer_zoo.features.store",
+    "FeatureStore": "mer_zoo.store.reader",
 }
 
 if TYPE_CHECKING:
     from mer_zoo.config import FeatureConfig
     from mer_zoo.data import FeatureDataset
-    from mer_zoo.features.store import FeatureStore
+    from mer_zoo.store import FeatureStore
 
 
 def __getattr__(name: str) -> Any:

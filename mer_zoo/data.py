@@ -25,9 +25,8 @@ import torch
 from mer_zoo.augment import Augment
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError, MerZooError
-from mer_zoo.features.layout import set_path
-from mer_zoo.features.store import FeatureStore
 from mer_zoo.splits import SongSplit
+from mer_zoo.store import FeatureStore, set_path
 
 __all__ = ["SPLIT_NAMES", "FeatureDataset", "Normalizer", "default_split", "pool_frames"]
 

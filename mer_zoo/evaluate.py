@@ -49,8 +49,7 @@ def evaluate(
     """
     from mer_zoo.data import FeatureDataset
     from mer_zoo.runs import require_same_features
-    from mer_zoo.training.batches import evaluate_model, make_loader
-    from mer_zoo.training.runtime import resolve_device, use_all_cores
+    from mer_zoo.training import evaluate_model, make_loader, resolve_device, use_all_cores
     from mer_zoo.training.setup import model_frames
 
     run = open_run(run_dir)

@@ -67,7 +67,7 @@ class Predictor:
 
 def load_predictor(run_dir: str | os.PathLike[str], *, device: str = "auto", batch_size: int = 64) -> Predictor:
     """Open a run and load its ``best.pt`` for prediction."""
-    from mer_zoo.training.runtime import resolve_device
+    from mer_zoo.training import resolve_device
     from mer_zoo.training.setup import model_frames
 
     run = open_run(run_dir)
@@ -108,7 +108,7 @@ def _frames_table(name: str, starts: np.ndarray, outputs: np.ndarray, clip_s: fl
 
 def predict_file(predictor: Predictor, path: str | os.PathLike[str]) -> pd.DataFrame:
     """One file's predictions in the run's task's rows; MerZooError when it cannot be decoded or is too short."""
-    from mer_zoo.features.extract import extract_file
+    from mer_zoo.pipeline import extract_file
 
     features, starts = extract_file(Path(path), predictor.run.feature_config, [predictor.extractor])
     return rows_of(predictor, str(path), features, starts)
@@ -143,10 +143,9 @@ def stream(
     """Predict every audio file ``inputs`` name into the CSV ``out``, extracting on Dask workers.
 
     Files already in ``out`` are skipped (a rerun continues a stopped one); see
-    :mod:`mer_zoo.predict_many`. Returns its ``StreamSummary``.
+    :mod:`mer_zoo.pipeline.predict_many`. Returns its ``StreamSummary``.
     """
-    from mer_zoo.features.extract import ExtractJob
-    from mer_zoo.predict_many import collect_audio, stream_predictions
+    from mer_zoo.pipeline import ExtractJob, collect_audio, stream_predictions
 
     files = collect_audio(inputs)
     predictor = load_predictor(run_dir, device=device)
@@ -206,7 +205,7 @@ def predict(
     A missing file is an InputError before any work; a file that fails to decode (or is
     shorter than one window) is recorded in ``failures`` and the others are still predicted.
     """
-    from mer_zoo.training.runtime import use_all_cores
+    from mer_zoo.training import use_all_cores
 
     paths = [Path(p) for p in audio_paths]
     if not paths:

@@ -172,7 +172,7 @@ class Run:
 
     def extractor(self) -> Any:
         """The extractor of the run's feature set, with its recorded settings (to featurise new audio)."""
-        from mer_zoo.features.extractors import get_extractor
+        from mer_zoo.features import get_extractor
 
         recorded = self.config["store"].get("set")
         if recorded is None:  # a run that predates feature sets: mel with the store's settings
@@ -214,7 +214,7 @@ def store_record(path: Path, feature_set: str = "mel") -> dict[str, Any]:
     """
     import dataclasses
 
-    from mer_zoo.features.store import FeatureStore
+    from mer_zoo.store import FeatureStore
 
     with FeatureStore(path) as store:
         spec = store.set_spec(feature_set)

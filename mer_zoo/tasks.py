@@ -208,7 +208,7 @@ class TaskLabels:
 
 def read_labels(task: Task, store_path: str | os.PathLike[str], rows: np.ndarray) -> TaskLabels:
     """The task's labels of the store's windows ``rows``."""
-    from mer_zoo.features.store import FeatureStore
+    from mer_zoo.store import FeatureStore
 
     rows = np.asarray(rows, dtype=np.int64)
     with FeatureStore(store_path) as store:
@@ -230,7 +230,7 @@ def unlabelled_songs(task: Task, store_path: str | os.PathLike[str]) -> list[int
     """Songs the task has no label for (static: a NaN static label), to leave out before splitting."""
     if task.labels != "song":
         return []
-    from mer_zoo.features.store import FeatureStore
+    from mer_zoo.store import FeatureStore
 
     with FeatureStore(store_path) as store:
         songs = store.songs

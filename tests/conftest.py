@@ -30,7 +30,7 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_store(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The feature store that `build-features` makes from ``demo_root`` (2 local workers)."""
-    from mer_zoo.features.build import build_features
+    from mer_zoo.pipeline.build import build_features
 
     out = tmp_path_factory.mktemp("store") / "features.h5"
     build_features(demo_root, out, workers=2, progress=False)

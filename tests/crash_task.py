@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mer_zoo.features.extract import extract_songs
-from mer_zoo.predict_many import extract_files
+from mer_zoo.pipeline.extract import extract_songs
+from mer_zoo.pipeline.predict_many import extract_files
 
 CRASHING_SONG = "MER_ZOO_TEST_CRASHING_SONG"  # the song id, in the workers' environment
 CRASHING_FILE = "MER_ZOO_TEST_CRASHING_FILE"  # the file's name, in the workers' environment

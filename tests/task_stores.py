@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mer_zoo.config import FeatureConfig
-from mer_zoo.features.writer import SongFeatures, StoreLabels, StoreWriter
+from mer_zoo.store.writer import SongFeatures, StoreLabels, StoreWriter
 
 TINY = FeatureConfig(
     sample_rate=8000, n_mels=16, n_fft=256, hop_length=1000, fmax=4000.0, start_s=15.0, clip_s=5.0, hop_s=5.0

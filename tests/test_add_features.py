@@ -19,9 +19,9 @@ import pytest
 from stores import assert_same_store, datasets
 
 from mer_zoo.datasets.synthetic import AUDIO
-from mer_zoo.features.add import SIDE_SUFFIX
-from mer_zoo.features.build import build_features
-from mer_zoo.features.store import FeatureStore
+from mer_zoo.pipeline.add import SIDE_SUFFIX
+from mer_zoo.pipeline.build import build_features
+from mer_zoo.store.reader import FeatureStore
 
 BIN = Path(sys.executable).parent
 BASE_SETS = ["mel", "mfcc", "egemaps_functionals"]

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from mer_zoo.audio.decode import load_audio, window_starts
+from mer_zoo.audio.melspec import log_mel
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import MerZooError
-from mer_zoo.features.audio import load_audio, window_starts
-from mer_zoo.features.extract import extract_file
-from mer_zoo.features.extractors import get_extractor
-from mer_zoo.features.melspec import log_mel
+from mer_zoo.features import get_extractor
+from mer_zoo.pipeline.extract import extract_file
 
 
 def _audio(root: Path) -> list[Path]:

@@ -16,9 +16,9 @@ from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets.base import STATIC_COLUMNS
 from mer_zoo.datasets.synthetic import AUDIO, DYNAMIC
 from mer_zoo.errors import InputError, MerZooError
-from mer_zoo.features.build import build_features
-from mer_zoo.features.store import FeatureStore
-from mer_zoo.features.writer import SongFeatures, StoreWriter
+from mer_zoo.pipeline.build import build_features
+from mer_zoo.store.reader import FeatureStore
+from mer_zoo.store.writer import SongFeatures, StoreWriter
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -216,8 +216,8 @@ def test_a_local_cluster_that_cannot_start_is_a_one_line_error_and_leaves_no_sto
 def test_a_song_result_crosses_the_wire_with_its_arrays_as_frames_of_their_own() -> None:
     from distributed.protocol import deserialize, serialize
 
-    import mer_zoo.features.dask_worker  # noqa: F401  (registers the wire format, as on the client and workers)
-    from mer_zoo.features.extract import SongResult
+    import mer_zoo.pipeline.dask_worker  # noqa: F401  (registers the wire format, as on the client and workers)
+    from mer_zoo.pipeline.extract import SongResult
 
     mel = np.arange(2 * 4 * 8, dtype=np.float32).reshape(2, 4, 8)
     features = SongFeatures(7, "7.mp3", 45.0, {"mel": mel}, np.array([15.0, 20.0]), np.array([20.0, 25.0]),
@@ -232,7 +232,7 @@ def test_a_song_result_crosses_the_wire_with_its_arrays_as_frames_of_their_own()
 
 @pytest.mark.parametrize(("songs", "threads"), [(1, 2), (7, 2), (200, 2), (800, 2), (1802, 2), (800, 1), (800, 16)])
 def test_songs_go_out_in_order_in_batches_that_shrink_to_one_song(songs: int, threads: int) -> None:
-    from mer_zoo.features.dispatch import MAX_BATCH, split_batches
+    from mer_zoo.pipeline.dispatch import MAX_BATCH, split_batches
 
     todo = list(range(songs))
     batches = split_batches(todo, threads)
@@ -248,7 +248,7 @@ def test_songs_go_out_in_order_in_batches_that_shrink_to_one_song(songs: int, th
 
 
 def test_long_songs_go_fewer_to_a_task_so_results_in_flight_stay_bounded() -> None:
-    from mer_zoo.features.dispatch import MAX_BATCH, split_batches
+    from mer_zoo.pipeline.dispatch import MAX_BATCH, split_batches
 
     typical, long = 4_000_000, 10_000_000  # bytes: 2.5 typical songs
     sizes: list[int | None] = [typical] * 200 + [long] * 30 + [None] * 10 + [typical] * 200

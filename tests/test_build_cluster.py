@@ -15,8 +15,8 @@ import pytest
 from stores import assert_same_store
 
 from mer_zoo.datasets.synthetic import replicate_deam
-from mer_zoo.features.build import build_features
-from mer_zoo.features.store import FeatureStore
+from mer_zoo.pipeline.build import build_features
+from mer_zoo.store.reader import FeatureStore
 
 BIN = Path(sys.executable).parent
 
@@ -133,9 +133,9 @@ def test_local_workers_are_forked_from_a_server_with_their_thread_limits_stopped
 
     from mer_zoo.config import FeatureConfig
     from mer_zoo.datasets import read_corpus
-    from mer_zoo.features.build import make_extractors, plan_job
-    from mer_zoo.features.cluster import dask_client
-    from mer_zoo.features.workers import THREAD_VARIABLES, start_fork_server
+    from mer_zoo.pipeline.build import make_extractors, plan_job
+    from mer_zoo.pipeline.cluster import dask_client
+    from mer_zoo.pipeline.workers import THREAD_VARIABLES, start_fork_server
 
     before = dict(os.environ)
     assert start_fork_server()
@@ -160,14 +160,14 @@ def test_a_worker_that_dies_fails_only_the_song_that_killed_it(
 ) -> None:
     import crash_task
 
-    import mer_zoo.features.extract
+    import mer_zoo.pipeline.extract
     from mer_zoo.datasets import read_corpus
 
     root = replicate_deam(demo_root, tmp_path / "deam", copies=3)  # several songs a task
     songs = read_corpus(root).songs
     culprit = songs[len(songs) // 2].song_id
     monkeypatch.setenv(crash_task.CRASHING_SONG, str(culprit))
-    monkeypatch.setattr(mer_zoo.features.extract, "extract_songs", crash_task.crash_on_one_song)
+    monkeypatch.setattr(mer_zoo.pipeline.extract, "extract_songs", crash_task.crash_on_one_song)
     out = tmp_path / "features.h5"
     summary = build_features(root, out, workers=1, progress=False)
     assert summary.exit_code == 1

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from mer_zoo.features.build import build_features
-from mer_zoo.features.store import FeatureStore
+from mer_zoo.pipeline.build import build_features
+from mer_zoo.store.reader import FeatureStore
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mer_zoo.audio.windows import DROP_AUDIO, DROP_LABELS, fit_to_audio, plan_windows
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets.base import SongRecord
-from mer_zoo.features.windows import DROP_AUDIO, DROP_LABELS, fit_to_audio, plan_windows
 
 
 def _song(times: np.ndarray, seed: int = 0) -> SongRecord:

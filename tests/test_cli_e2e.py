@@ -31,7 +31,7 @@ def mean_run(cli: Cli, demo_store: Path, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def store_64_mels(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store of three of the demo songs, built with 64 mel bands instead of 128."""
-    from mer_zoo.features.build import build_features
+    from mer_zoo.pipeline.build import build_features
 
     root = tmp_path_factory.mktemp("deam_copy") / "deam"
     shutil.copytree(demo_root, root)
@@ -142,7 +142,7 @@ def tiny_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The same tiny songs twice: a DEAM-like store (-1..1, 1..9) and a PMEmo-like one with every label on 0..1."""
     from task_stores import write_tiny_store
 
-    from mer_zoo.features.writer import StoreLabels
+    from mer_zoo.store.writer import StoreLabels
 
     root = tmp_path_factory.mktemp("corpora")
     deam = write_tiny_store(root / "deam.h5", n_songs=12, seed=5)

@@ -16,9 +16,9 @@ from mer_zoo.augment import Augment
 from mer_zoo.config import FeatureConfig
 from mer_zoo.data import FeatureDataset, Normalizer
 from mer_zoo.errors import InputError, MerZooError
-from mer_zoo.features.store import FeatureStore
-from mer_zoo.features.writer import SongFeatures, StoreWriter
 from mer_zoo.splits import SongSplit, parse_split
+from mer_zoo.store.reader import FeatureStore
+from mer_zoo.store.writer import SongFeatures, StoreWriter
 
 CONFIG = FeatureConfig(sample_rate=8000, n_mels=16, n_fft=256, hop_length=256, fmax=4000.0, clip_s=1.0, hop_s=1.0)
 SHAPE = (CONFIG.n_mels, CONFIG.frames)  # (16, 32)

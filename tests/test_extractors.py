@@ -9,14 +9,14 @@ import numpy as np
 import opensmile
 import pytest
 
+from mer_zoo.audio.decode import load_audio
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets.synthetic import AUDIO
 from mer_zoo.errors import InputError
-from mer_zoo.features.audio import load_audio
-from mer_zoo.features.extractors import get_extractor, get_extractor_info
-from mer_zoo.features.extractors.librosa_sets import SPECTRAL_ROWS
-from mer_zoo.features.extractors.opensmile_sets import fit_frames, lld_frames
-from mer_zoo.features.layout import SetSpec
+from mer_zoo.features import get_extractor, get_extractor_info
+from mer_zoo.features.librosa_sets import SPECTRAL_ROWS
+from mer_zoo.features.opensmile_sets import fit_frames, lld_frames
+from mer_zoo.store.layout import SetSpec
 
 WINDOWS = FeatureConfig()
 SR = WINDOWS.sample_rate

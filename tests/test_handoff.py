@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from stores import assert_same_store
 
-from mer_zoo.features.build import build_features
-from mer_zoo.features.handoff import FOLDER_VARIABLE, Stashed, TaskResults, handoff_folder, run_stashed, unstash
+from mer_zoo.pipeline.build import build_features
+from mer_zoo.pipeline.handoff import FOLDER_VARIABLE, Stashed, TaskResults, handoff_folder, run_stashed, unstash
 
 
 def arrays_task(sizes: list[int], job: Any) -> list[Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mer_zoo.audio.melspec import fft_engine, log_mel
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError
-from mer_zoo.features.extractors import get_extractor
-from mer_zoo.features.melspec import fft_engine, log_mel
+from mer_zoo.features import get_extractor
 
 
 def test_the_mel_set_equals_log_mel_of_each_window_and_records_no_backend_in_its_settings() -> None:

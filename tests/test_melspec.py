@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from mer_zoo.audio import melspec
+from mer_zoo.audio.decode import load_audio, window_slices, window_starts
+from mer_zoo.audio.melspec import log_mel, log_mel_batch, log_mel_windows, mel_filter_bank, resolve_mel_backend
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError
-from mer_zoo.features import melspec
-from mer_zoo.features.audio import load_audio, window_slices, window_starts
-from mer_zoo.features.melspec import log_mel, log_mel_batch, log_mel_windows, mel_filter_bank, resolve_mel_backend
 
 TOLERANCE_DB = 0.01
 CUDA = torch.cuda.is_available()
@@ -258,7 +258,7 @@ def test_the_numpy_backend_does_not_import_torch() -> None:
     code = (
         "import sys, numpy as np\n"
         "from mer_zoo.config import FeatureConfig\n"
-        "from mer_zoo.features.extractors import get_extractor\n"
+        "from mer_zoo.features import get_extractor\n"
         "c = FeatureConfig()\n"
         "get_extractor('mel').compute(np.ones(2 * c.clip_samples, np.float32), [0, c.clip_samples], c)\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"

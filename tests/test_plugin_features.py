@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mer_zoo.features.audio import load_audio
-from mer_zoo.features.extractors import get_extractor_info
-from mer_zoo.features.store import FeatureStore
+from mer_zoo.audio.decode import load_audio
+from mer_zoo.features import get_extractor_info
+from mer_zoo.store.reader import FeatureStore
 
 PLUGIN_SET = "example_band_energy"
 

@@ -51,8 +51,8 @@ def test_any_rate_and_channel_count(cnn_run: Path, tmp_path: Path) -> None:
 def test_predictions_match_the_store_windows(cnn_run: Path, demo_root: Path, demo_store: Path) -> None:
     """The same audio through predict and through the store gives the same numbers (same settings)."""
     from mer_zoo.data import FeatureDataset
-    from mer_zoo.features.store import FeatureStore
     from mer_zoo.runs import open_run
+    from mer_zoo.store.reader import FeatureStore
 
     with FeatureStore(demo_store) as store:
         songs, segments = store.songs, store.segments

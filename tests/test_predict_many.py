@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from mer_zoo.errors import InputError
-from mer_zoo.predict_many import collect_audio
+from mer_zoo.pipeline.predict_many import collect_audio
 
 Cli = Callable[[list[Any]], int]
 
@@ -80,11 +80,11 @@ def test_a_worker_that_dies_fails_only_the_file_that_killed_it(
 ) -> None:  # fmt: skip
     import crash_task
 
-    import mer_zoo.predict_many
+    import mer_zoo.pipeline.predict_many
 
     culprit = sorted((music / "a").glob("*.mp3"))[1]  # in a task with other files
     monkeypatch.setenv(crash_task.CRASHING_FILE, culprit.name)
-    monkeypatch.setattr(mer_zoo.predict_many, "extract_files", crash_task.crash_on_one_file)
+    monkeypatch.setattr(mer_zoo.pipeline.predict_many, "extract_files", crash_task.crash_on_one_file)
     out = tmp_path / "predictions.csv"
     assert cli(["predict", cnn_run, music, "--out", out, "--workers", "1", "--no-progress", "--device", "cpu"]) == 1
     err = capsys.readouterr().err

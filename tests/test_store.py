@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from mer_zoo.audio.decode import load_audio
+from mer_zoo.audio.melspec import log_mel
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets import read_corpus
 from mer_zoo.datasets.base import STATIC_COLUMNS
 from mer_zoo.errors import MerZooError
-from mer_zoo.features.audio import load_audio
-from mer_zoo.features.melspec import log_mel
-from mer_zoo.features.store import FeatureStore
-from mer_zoo.features.writer import SongFeatures, StoreWriter
+from mer_zoo.store.reader import FeatureStore
+from mer_zoo.store.writer import SongFeatures, StoreWriter
 
 SEGMENT_COLUMNS = ("song_id", "start_s", "end_s", "arousal", "valence")
 

@@ -10,9 +10,9 @@ from scipy.stats import pearsonr
 from task_stores import FRAMES, WINDOWS, write_tiny_store
 
 from mer_zoo.errors import InputError, MerZooError
-from mer_zoo.features.store import FeatureStore
-from mer_zoo.features.writer import StoreLabels
 from mer_zoo.scales import parse_scale
+from mer_zoo.store.reader import FeatureStore
+from mer_zoo.store.writer import StoreLabels
 from mer_zoo.tasks import (
     MODEL_SCALE,
     TASK_NAMES,

@@ -13,9 +13,9 @@ import pytest
 import torch
 from task_stores import FRAMES, WINDOWS, write_tiny_store
 
-from mer_zoo.features.store import FeatureStore
 from mer_zoo.models import get_model, register_model
 from mer_zoo.models.registry import REGISTRY
+from mer_zoo.store.reader import FeatureStore
 from mer_zoo.training.batches import task_loss
 
 Cli = Callable[[list[Any]], int]

@@ -75,7 +75,7 @@ def run() -> None:
     atexit.register(_leave, status)
     args = sys.argv[1:]
     if args[:1] and args[0] in _LOCAL_WORKERS and not any(a.startswith(("--scheduler", "--help")) for a in args):
-        from mer_zoo.features.workers import start_fork_server
+        from mer_zoo.pipeline import start_fork_server
 
         start_fork_server()
     try:

@@ -88,8 +88,7 @@ def build_features_command(
 
     from mer_zoo.config import FeatureConfig
     from mer_zoo.errors import InputError
-    from mer_zoo.features.build import build_features
-    from mer_zoo.features.report import render_summary
+    from mer_zoo.pipeline import build_features, render_summary
 
     try:
         config = FeatureConfig(
@@ -144,7 +143,7 @@ def add_features_command(
     """Add feature sets to an existing store for the same windows, without recomputing the others."""
     from rich.console import Console
 
-    from mer_zoo.features.add import add_features, render_add_summary
+    from mer_zoo.pipeline import add_features, render_add_summary
 
     sets = dict(named_options(spec, "--set") for spec in feature_sets)
     summary = add_features(
@@ -168,7 +167,7 @@ def info(
     """Describe a feature store: songs, segments, settings, failures and size."""
     import json
 
-    from mer_zoo.features.store import FeatureStore
+    from mer_zoo.store import FeatureStore
 
     with FeatureStore(store) as features:
         description = features.describe()
@@ -216,7 +215,7 @@ def features_command(
     pattern: str = typer.Argument("*", help="Shell-style pattern on feature-set names."),
 ) -> None:
     """List the feature sets build-features can compute: built-ins and plugins."""
-    from mer_zoo.features.extractors import get_extractor_info, list_extractors
+    from mer_zoo.features import get_extractor_info, list_extractors
 
     for name in reporting_plugin_warnings(list_extractors, pattern):
         info = get_extractor_info(name)

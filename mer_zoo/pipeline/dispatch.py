@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mer_zoo.features.report import progress_bar
+from mer_zoo.pipeline.report import progress_bar
 
 __all__ = ["MAX_BATCH", "extract_in_order", "split_batches"]
 
@@ -45,8 +45,8 @@ def extract_in_order(
     task, so that only the song that kills fails.
     """
     from mer_zoo.errors import describe
-    from mer_zoo.features.extract import SongResult, extract_songs
-    from mer_zoo.features.handoff import TaskResults, handoff_folder
+    from mer_zoo.pipeline.extract import SongResult, extract_songs
+    from mer_zoo.pipeline.handoff import TaskResults, handoff_folder
 
     task = task or extract_songs
     dropped: Counter[str] = Counter()

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from mer_zoo.audio import fft_engine, log_mel_windows, resolve_mel_backend
 from mer_zoo.config import MEL_FIELDS, FeatureConfig
-from mer_zoo.features.extractors import Extractor, register_extractor
-from mer_zoo.features.melspec import fft_engine, log_mel_windows, resolve_mel_backend
+from mer_zoo.features import Extractor, register_extractor
 
 __all__ = ["MelExtractor", "mel"]
 
@@ -18,7 +18,7 @@ __all__ = ["MelExtractor", "mel"]
 class MelExtractor(Extractor):
     """``power_to_db(melspectrogram(...), ref=np.max)`` per window, ``(n_mels, frames)``.
 
-    Computed from the decoded span in one pass (:func:`mer_zoo.features.melspec.log_mel_windows`)
+    Computed from the decoded span in one pass (:func:`mer_zoo.audio.melspec.log_mel_windows`)
     on the CPU (numpy, with scipy's or MKL's FFT) or on a GPU (torch); every backend agrees with
     librosa within 0.01 dB.
     """

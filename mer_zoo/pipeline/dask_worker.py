@@ -17,8 +17,8 @@ from typing import Any
 from distributed.diagnostics.plugin import WorkerPlugin
 from distributed.protocol import dask_deserialize, dask_serialize
 
-from mer_zoo.features.extract import ExtractJob, SongResult, warm_up
-from mer_zoo.features.workers import THREAD_VARIABLES
+from mer_zoo.pipeline.extract import ExtractJob, SongResult, warm_up
+from mer_zoo.pipeline.workers import THREAD_VARIABLES
 
 __all__ = ["WorkerSetup"]
 

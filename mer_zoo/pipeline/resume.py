@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mer_zoo.errors import InputError
-from mer_zoo.features.report import BuildSummary, summarise
+from mer_zoo.pipeline.report import BuildSummary, summarise
 
 __all__ = ["build_lock", "check_writable", "move_into_place", "open_partial", "reusable"]
 
@@ -77,7 +77,7 @@ def _differences(found: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
 
 def reusable(out: Path, settings: dict[str, Any], overwrite: bool, songs_total: int) -> BuildSummary | None:
     """A summary when ``out`` is complete with the same settings; InputError when it must not be touched."""
-    from mer_zoo.features.store import read_settings
+    from mer_zoo.store import read_settings
 
     if not out.exists() or overwrite:
         return None
@@ -98,8 +98,7 @@ def open_partial(
     partial: Path, settings: dict[str, Any], overwrite: bool, notes: list[str], create: Callable[[], Any]
 ) -> Any:
     """Resume ``partial`` when it holds a stopped build with the same settings, else start afresh."""
-    from mer_zoo.features.store import read_settings
-    from mer_zoo.features.writer import StoreWriter
+    from mer_zoo.store import StoreWriter, read_settings
 
     if partial.exists() and not overwrite:
         found = read_settings(partial)

@@ -23,8 +23,8 @@ from typing import Any
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError
-from mer_zoo.features.report import BuildSummary, summarise
-from mer_zoo.features.resume import build_lock, check_writable, move_into_place, open_partial, reusable
+from mer_zoo.pipeline.report import BuildSummary, summarise
+from mer_zoo.pipeline.resume import build_lock, check_writable, move_into_place, open_partial, reusable
 
 __all__ = ["COMPRESSIONS", "BuildSummary", "build_features", "make_extractors", "plan_job"]
 
@@ -82,16 +82,16 @@ def build_features(
         raise InputError(f"unknown compression {compression!r}; use one of: none, gzip, lzf")
     check_writable(out)
     if scheduler is None:
-        from mer_zoo.features.workers import start_fork_server
+        from mer_zoo.pipeline.workers import start_fork_server
 
         start_fork_server()  # the workers' code imports there while this process gets ready
     extractors = make_extractors(sets, set_options or {}, config)
     if scheduler:
-        from mer_zoo.features.cluster import check_reachable
+        from mer_zoo.pipeline.cluster import check_reachable
 
         check_reachable(scheduler)
-    from mer_zoo.features.cluster import ClusterStart
-    from mer_zoo.features.dispatch import extract_in_order
+    from mer_zoo.pipeline.cluster import ClusterStart
+    from mer_zoo.pipeline.dispatch import extract_in_order
 
     # The workers boot while this process reads the annotations (about half a second each).
     cluster = ClusterStart(workers, scheduler)
@@ -142,7 +142,7 @@ def _prepare(
 ) -> tuple[Any, FeatureConfig, Any, dict[str, Any], list[Any], Any]:
     """Read the corpus and decide everything the store records: settings, sets, label layout."""
     from mer_zoo.datasets import read_corpus
-    from mer_zoo.features.layout import SetSpec
+    from mer_zoo.store import SetSpec
 
     corpus = read_corpus(root, dataset, **dict(dataset_options or {}))
     if not corpus.songs:
@@ -166,7 +166,7 @@ def make_extractors(
     sets: Sequence[str], set_options: Mapping[str, Mapping[str, Any]], config: FeatureConfig
 ) -> list[Any]:
     """The extractors of ``sets`` (``mel`` with ``config``'s mel settings unless overridden), checked before work."""
-    from mer_zoo.features.extractors import get_extractor
+    from mer_zoo.features import get_extractor
 
     names = [name.strip().lower() for name in sets]
     if not names:
@@ -190,9 +190,9 @@ def plan_job(corpus: Any, config: FeatureConfig, extractors: Sequence[Any]) -> t
     """The workers' job and the store's label description for ``corpus`` under ``config``."""
     import numpy as np
 
-    from mer_zoo.features.extract import ExtractJob
-    from mer_zoo.features.windows import annotation_step, frames_per_window
-    from mer_zoo.features.writer import StoreLabels
+    from mer_zoo.audio import annotation_step, frames_per_window
+    from mer_zoo.pipeline.extract import ExtractJob
+    from mer_zoo.store import StoreLabels
 
     steps = [annotation_step(song.times_s) for song in corpus.songs if len(song.times_s) > 1]
     step = float(np.median(steps)) if steps else 0.5
@@ -211,7 +211,7 @@ def plan_job(corpus: Any, config: FeatureConfig, extractors: Sequence[Any]) -> t
 def _create(
     partial: Path, job: Any, specs: list[Any], corpus: Any, root: Path, labels: Any, compression: str | None
 ) -> Any:
-    from mer_zoo.features.writer import StoreWriter
+    from mer_zoo.store import StoreWriter
 
     return StoreWriter.create(
         partial, job.windows, specs, dataset=corpus.name, source_root=str(root.resolve()), labels=labels,

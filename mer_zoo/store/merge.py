@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from mer_zoo.errors import MerZooError
-from mer_zoo.features.layout import FAILURES, LIBVER, STR, set_path
+from mer_zoo.store.layout import FAILURES, LIBVER, STR, set_path
 
 __all__ = ["merge_sets"]
 

@@ -91,7 +91,7 @@ def progress_bar(total: int, enabled: bool, unit: str = "songs") -> Iterator[Any
 
 def summarise(out: Path, songs_total: int, notes: list[str]) -> BuildSummary:
     """The summary of the finished store ``out``: songs built, failures with their reasons, windows kept."""
-    from mer_zoo.features.store import FeatureStore
+    from mer_zoo.store import FeatureStore
 
     with FeatureStore(out) as store:  # its columns, not its tables: pandas costs a build 0.3 s to import
         failures = store.columns("failures")

@@ -25,7 +25,7 @@ from typing import Any
 
 import h5py
 
-from mer_zoo.datasets.base import STATIC_COLUMNS
+from mer_zoo.datasets import STATIC_COLUMNS
 
 __all__ = [
     "FORMAT",

@@ -1,4 +1,4 @@
-"""Writing a feature store (layout in :mod:`mer_zoo.features.layout`): crash-safe, resumable.
+"""Writing a feature store (layout in :mod:`mer_zoo.store.layout`): crash-safe, resumable.
 
 The writer keeps the file valid at every moment (HDF5 SWMR mode: a killed writer leaves a
 readable file) and commits a few songs at a time (a build's batch): their windows in every
@@ -23,8 +23,8 @@ import h5py
 import numpy as np
 
 from mer_zoo.config import FeatureConfig
-from mer_zoo.datasets.base import STATIC_COLUMNS
-from mer_zoo.features.layout import (
+from mer_zoo.datasets import STATIC_COLUMNS
+from mer_zoo.store.layout import (
     FAILURES,
     FORMAT,
     FORMAT_VERSION,
@@ -131,7 +131,7 @@ class StoreWriter:
         ``sets`` default to the one ``mel`` set of ``windows``' mel settings.
         """
         if sets is None:
-            from mer_zoo.features.extractors import get_extractor
+            from mer_zoo.features import get_extractor
 
             sets = [SetSpec.of(get_extractor("mel", **windows.mel_settings()), windows)]
         f = h5py.File(path, "w", libver=LIBVER)

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from mer_zoo.audio.decode import window_starts
 from mer_zoo.config import FeatureConfig
-from mer_zoo.datasets.base import SongRecord
-from mer_zoo.features.audio import window_starts
+from mer_zoo.datasets import SongRecord
 
 __all__ = [
     "DEFAULT_STEP_S",

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from mer_zoo.config import FeatureConfig
-from mer_zoo.features.extractors import Extractor, register_extractor
+from mer_zoo.features import Extractor, register_extractor
 
 __all__ = [
     "HOP_S",

@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mer_zoo.errors import InputError, MerZooError, describe
-from mer_zoo.features.workers import start_fork_server, stop_fork_server, worker_environment
+from mer_zoo.pipeline.workers import start_fork_server, stop_fork_server, worker_environment
 
 if TYPE_CHECKING:  # distributed (0.4 s) is imported only by the thread that starts the cluster
-    from mer_zoo.features.extract import ExtractJob
+    from mer_zoo.pipeline.extract import ExtractJob
 
 __all__ = ["ClusterStart", "check_reachable", "dask_client"]
 
@@ -37,7 +37,7 @@ class ClusterStart:
     That thread is the one that imports ``distributed``: the caller's thread must not import it
     (nor ``dask_worker``) before ``client()`` returns, or the two imports can meet half-done.
 
-    Local workers are forked from :func:`~mer_zoo.features.workers.start_fork_server`'s
+    Local workers are forked from :func:`~mer_zoo.pipeline.workers.start_fork_server`'s
     server (started here if the caller has not started it earlier; stopped by ``close()``).
 
     ``client(job)`` waits for it, then has every worker set up for ``job`` (once);
@@ -137,7 +137,7 @@ def _open(workers: int, scheduler: str | None, forked: bool) -> tuple[Any, Any]:
 
 
 def _set_up(client: Any, job: ExtractJob, scheduler: str | None) -> None:
-    from mer_zoo.features.dask_worker import WorkerSetup
+    from mer_zoo.pipeline.dask_worker import WorkerSetup
 
     try:
         client.wait_for_workers(1, timeout=60)

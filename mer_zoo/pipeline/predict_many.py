@@ -77,7 +77,7 @@ def _listed(path: Path) -> list[Path]:
 def extract_files(paths: list[str], job: Any) -> list[tuple[str, dict[str, Any] | None, Any, str]]:
     """A worker task: ``(path, {set: features}, window starts, "")`` per file, or ``(path, None, None, reason)``."""
     from mer_zoo.errors import MerZooError
-    from mer_zoo.features.extract import extract_file
+    from mer_zoo.pipeline.extract import extract_file
 
     out: list[tuple[str, dict[str, Any] | None, Any, str]] = []
     for path in paths:
@@ -116,9 +116,9 @@ def stream_predictions(
 
     Files whose rows ``out`` already holds are skipped; the CSV is flushed after every file.
     """
-    from mer_zoo.features.cluster import ClusterStart
-    from mer_zoo.features.handoff import TaskResults, handoff_folder
-    from mer_zoo.features.report import progress_bar
+    from mer_zoo.pipeline.cluster import ClusterStart
+    from mer_zoo.pipeline.handoff import TaskResults, handoff_folder
+    from mer_zoo.pipeline.report import progress_bar
 
     summary = StreamSummary(out=out)
     done = _done_files(out)

@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from mer_zoo.audio import WindowPlan, fit_to_audio, load_audio, plan_windows, static_windows, window_slices
 from mer_zoo.config import FeatureConfig
-from mer_zoo.datasets.base import SongRecord
+from mer_zoo.datasets import SongRecord
 from mer_zoo.errors import MerZooError, describe, one_line
-from mer_zoo.features.audio import load_audio, window_slices
-from mer_zoo.features.extractors import Extractor
-from mer_zoo.features.windows import WindowPlan, fit_to_audio, plan_windows, static_windows
-from mer_zoo.features.writer import SongFeatures
+from mer_zoo.features import Extractor
+from mer_zoo.store import SongFeatures
 
 __all__ = [
     "ExtractJob",
@@ -136,7 +135,7 @@ def extract_file(path: Any, windows: FeatureConfig, extractors: Sequence[Extract
     Raises:
         MerZooError: the file cannot be decoded, is shorter than one window, or a set fails.
     """
-    from mer_zoo.features.audio import window_starts
+    from mer_zoo.audio import window_starts
 
     y, _ = load_audio(path, windows.sample_rate)
     starts = window_starts(len(y) / windows.sample_rate, windows, 0.0)

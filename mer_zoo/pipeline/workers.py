@@ -37,10 +37,10 @@ _UNSET = ("MALLOC_TRIM_THRESHOLD_",)
 # What every worker imports before its first song (a module that is not installed is skipped).
 _PRELOAD = (
     "distributed",
-    "mer_zoo.features.extract",
-    "mer_zoo.features.dask_worker",
-    "mer_zoo.features.handoff",
-    "mer_zoo.features.extractors.mel",
+    "mer_zoo.pipeline.extract",
+    "mer_zoo.pipeline.dask_worker",
+    "mer_zoo.pipeline.handoff",
+    "mer_zoo.features.mel",
     "scipy.sparse",
     "soundfile",
     "mkl_fft",

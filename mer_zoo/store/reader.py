@@ -1,4 +1,4 @@
-"""Reading a feature store (format 2, layout in :mod:`mer_zoo.features.layout`).
+"""Reading a feature store (format 2, layout in :mod:`mer_zoo.store.layout`).
 
 A store holds one or several named feature sets over the same windows, the windows'
 labels (means, 2 Hz frames), the songs' static labels, the failures, and every setting
@@ -18,8 +18,8 @@ import numpy as np
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError, MerZooError
-from mer_zoo.features.layout import FORMAT, FORMAT_VERSION, FRAME_COLUMNS, STR, TABLES, SetSpec, set_path
 from mer_zoo.scales import Scale, parse_scale
+from mer_zoo.store.layout import FORMAT, FORMAT_VERSION, FRAME_COLUMNS, STR, TABLES, SetSpec, set_path
 
 if TYPE_CHECKING:
     import pandas as pd

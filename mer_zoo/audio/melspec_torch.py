@@ -1,6 +1,6 @@
 """The torch log-mel backend: whole windows through ``torch.stft``, on the CPU or in batches on CUDA.
 
-Same numbers as :mod:`mer_zoo.features.melspec`'s numpy backend (librosa's, per window). On
+Same numbers as :mod:`mer_zoo.audio.melspec`'s numpy backend (librosa's, per window). On
 CUDA the filter bank is applied in float64, so a TF32 matmul setting cannot move the result.
 It uses ``torch.get_num_threads()`` threads on the CPU: limiting them is the caller's
 business (``torch.set_num_threads(1)`` per worker). Torch is imported only when it runs.
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mer_zoo.audio.mel_basis import AMIN, frame_count, mel_plan, work_dtype
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError
-from mer_zoo.features.mel_basis import AMIN, frame_count, mel_plan, work_dtype
 
 if TYPE_CHECKING:
     import torch

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from mer_zoo.audio import load_audio, window_slices
 from mer_zoo.errors import InputError, MerZooError, one_line
-from mer_zoo.features.audio import load_audio, window_slices
-from mer_zoo.features.extract import ExtractJob, SongResult
-from mer_zoo.features.writer import SongFeatures
+from mer_zoo.pipeline.extract import ExtractJob, SongResult
+from mer_zoo.store import SongFeatures
 
 __all__ = ["SIDE_SUFFIX", "AddSong", "AddSummary", "add_features", "add_songs", "render_add_summary"]
 
@@ -128,10 +128,10 @@ def add_features(
     Raises:
         InputError: before any work, for a bad store, set, setting or scheduler address.
     """
-    from mer_zoo.features.build import make_extractors
-    from mer_zoo.features.cluster import ClusterStart
-    from mer_zoo.features.dispatch import extract_in_order
-    from mer_zoo.features.resume import build_lock
+    from mer_zoo.pipeline.build import make_extractors
+    from mer_zoo.pipeline.cluster import ClusterStart
+    from mer_zoo.pipeline.dispatch import extract_in_order
+    from mer_zoo.pipeline.resume import build_lock
 
     started = time.perf_counter()
     store = Path(store)
@@ -148,7 +148,7 @@ def add_features(
         if present and not overwrite:
             raise InputError(f"{store}: already has feature set {', '.join(present)}; use --overwrite to recompute it")
         if scheduler:
-            from mer_zoo.features.cluster import check_reachable
+            from mer_zoo.pipeline.cluster import check_reachable
 
             check_reachable(scheduler)
         songs: list[AddSong] = base["songs"]
@@ -170,7 +170,7 @@ def add_features(
             writer.close()
             raise
         writer.close(complete=True)
-        from mer_zoo.features.merge import merge_sets
+        from mer_zoo.store import merge_sets
 
         summary.failures = merge_sets(store, side, songs, summary.sets, base["sets"])
         os.replace(store.with_name(store.name + ".partial"), store)
@@ -182,7 +182,7 @@ def add_features(
 
 def _read_store(store: Path) -> dict[str, Any]:
     """What an add needs from the store: sets, window settings, songs with their windows, label layout."""
-    from mer_zoo.features.store import FeatureStore
+    from mer_zoo.store import FeatureStore
 
     with FeatureStore(store) as features:
         attrs = features.attrs
@@ -207,9 +207,7 @@ def _read_store(store: Path) -> dict[str, Any]:
 
 def _open_side(side: Path, base: dict[str, Any], extractors: Sequence[Any], notes: list[str]) -> Any:
     """Resume the side file when it holds a stopped add of the same sets and settings, else start afresh."""
-    from mer_zoo.features.layout import SetSpec
-    from mer_zoo.features.store import read_settings
-    from mer_zoo.features.writer import StoreLabels, StoreWriter
+    from mer_zoo.store import SetSpec, StoreLabels, StoreWriter, read_settings
 
     config = base["config"]
     specs = [SetSpec.of(extractor, config) for extractor in extractors]

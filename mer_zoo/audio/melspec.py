@@ -18,9 +18,9 @@ overlap share those frames: one FFT each. With DEAM's settings (5-s windows at 4
 512) there is nothing to share: the windows do not overlap, and a 5-s step is not a multiple
 of 512 samples.
 
-The torch backend (:mod:`mer_zoo.features.melspec_torch`, re-exported here) batches whole
+The torch backend (:mod:`mer_zoo.audio.melspec_torch`, re-exported here) batches whole
 windows through ``torch.stft``, several songs' at once with ``log_mel_batch``; both share the
-filter bank and working precision of :mod:`mer_zoo.features.mel_basis` (float32 when the
+filter bank and working precision of :mod:`mer_zoo.audio.mel_basis` (float32 when the
 floor is at most 80 dB below the maximum, librosa's default: rounding stays far below 0.01 dB).
 """
 
@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from mer_zoo.audio.mel_basis import AMIN, Float, frame_count, mel_filter_bank, mel_plan, work_dtype
+from mer_zoo.audio.melspec_torch import log_mel_batch, resolve_mel_backend
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError
-from mer_zoo.features.mel_basis import AMIN, Float, frame_count, mel_filter_bank, mel_plan, work_dtype
-from mer_zoo.features.melspec_torch import log_mel_batch, resolve_mel_backend
 
 __all__ = [
     "FFT_ENGINES",
