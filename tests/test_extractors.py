@@ -70,8 +70,10 @@ def test_librosa_sets_equal_librosa_called_on_each_window(name: str, span: np.nd
     assert out.dtype == np.float32 and out.shape == (len(OFFSETS), *extractor.shape(WINDOWS))
     for i, offset in enumerate(OFFSETS):
         reference = librosa_reference(name, span[offset : offset + N])
-        # float32 storage of float64 values; spectral flatness goes down to 1e-8
-        np.testing.assert_allclose(out[i], reference, rtol=1e-4, atol=1e-6, err_msg=f"{name} window {i}")
+        # float32 storage of float64 values; spectral flatness goes down to 1e-8. MFCC deltas are
+        # differences of MFCCs of a few hundred, so they carry float32 rounding of that size
+        atol = 1e-7 * float(np.abs(reference).max()) if name == "mfcc" else 1e-6
+        np.testing.assert_allclose(out[i], reference, rtol=1e-4, atol=atol, err_msg=f"{name} window {i}")
 
 
 def test_librosa_sets_have_the_documented_shapes_and_line_up_with_mel() -> None:
