@@ -54,17 +54,41 @@ class Augment:
 
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:
         """Augment one ``(..., n_mels, frames)`` window; the input is never modified."""
-        frames = mel.shape[-1]
         if self.crop_frames is not None:
-            start = _randint(frames - self.crop_frames)
+            start = _randint(mel.shape[-1] - self.crop_frames)
             mel = mel[..., start : start + self.crop_frames]
         if self.time_mask or self.freq_mask:
-            mel = mel.clone()
-            fill = mel.mean()
-            width = _randint(self.time_mask)
-            start = _randint(mel.shape[-1] - width)
-            mel[..., start : start + width] = fill
-            width = _randint(self.freq_mask)
-            start = _randint(mel.shape[-2] - width)
-            mel[..., start : start + width, :] = fill
+            mel = self._mask_(mel.clone())
+        return mel
+
+    def apply_(self, batch: torch.Tensor) -> torch.Tensor:
+        """Augment a ``(B, ..., n_mels, frames)`` batch window by window, drawing what ``__call__`` draws for each.
+
+        Masks are written in place; with ``crop_frames`` the kept frames are copied once into
+        a new, narrower batch (page-locked when ``batch`` is), which is returned.
+        """
+        if self.crop_frames is None and not (self.time_mask or self.freq_mask):
+            return batch
+        out = batch
+        if self.crop_frames is not None:
+            shape = (*batch.shape[:-1], self.crop_frames)
+            out = torch.empty(shape, dtype=batch.dtype, pin_memory=batch.is_pinned())
+        for j in range(batch.shape[0]):
+            window = out[j]
+            if self.crop_frames is not None:
+                start = _randint(batch.shape[-1] - self.crop_frames)
+                window.copy_(batch[j, ..., start : start + self.crop_frames])
+            if self.time_mask or self.freq_mask:
+                self._mask_(window)
+        return out
+
+    def _mask_(self, mel: torch.Tensor) -> torch.Tensor:
+        """One time mask and one frequency mask on a contiguous window, in place, filled with its mean."""
+        fill = mel.mean()
+        width = _randint(self.time_mask)
+        start = _randint(mel.shape[-1] - width)
+        mel[..., start : start + width] = fill
+        width = _randint(self.freq_mask)
+        start = _randint(mel.shape[-2] - width)
+        mel[..., start : start + width, :] = fill
         return mel

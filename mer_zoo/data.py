@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from mer_zoo.augment import Augment
+from mer_zoo.batch import WindowBatch, empty_batch
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.splits import SongSplit
@@ -129,12 +130,17 @@ class _Source:
             self.file = h5py.File(path, "r")
             self.data = self.file[set_path(feature_set)]
 
-    def read_into(self, out: np.ndarray, row: int, offset: int) -> None:
-        if self.fd is not None:
-            if os.preadv(self.fd, [cast(Any, out)], offset) != out.nbytes:  # ndarray is a buffer
+    def read_rows(self, out: np.ndarray, rows: np.ndarray, offsets: np.ndarray | None) -> None:
+        """Window ``rows[j]`` into ``out[j]`` (C-contiguous): one ``preadv`` each at ``offsets[j]``, or h5py."""
+        if self.fd is None:
+            for j, row in enumerate(rows.tolist()):
+                self.data.read_direct(out[j], np.s_[row])
+            return
+        size = out.nbytes // max(len(out), 1)
+        view = memoryview(cast(Any, out)).cast("B")  # ndarray is a buffer
+        for j, offset in enumerate(cast(np.ndarray, offsets).tolist()):
+            if os.preadv(self.fd, [view[j * size : (j + 1) * size]], offset) != size:
                 raise MerZooError(f"short read at byte {offset} of the store; it may be truncated")
-        else:
-            self.data.read_direct(out, np.s_[row])
 
     def __del__(self) -> None:
         # A handle inherited through fork belongs to the parent: leave it alone.
@@ -229,6 +235,7 @@ class FeatureDataset(torch.utils.data.Dataset):
                 raise InputError(f"augmentation needs frame-level windows; set {self.feature_set!r} serves vectors")
             augment.check(*self.item_shape)
         self.normalizer, self.augment = normalizer, augment
+        self.pin_memory = False  # batches of __getitems__ in page-locked memory (make_loader sets it for CUDA)
         self._src: _Source | None = None
 
     @property
@@ -248,16 +255,28 @@ class FeatureDataset(torch.utils.data.Dataset):
             self._src = _Source(self.store_path, self.feature_set, self._offsets is not None, self._stamp)
         return self._src
 
-    def _read_into(self, out: np.ndarray, k: int) -> None:
-        offset = 0 if self._offsets is None else int(self._offsets[k])
-        self._source().read_into(out, int(self.rows[k]), offset)
+    def _read_rows(self, out: np.ndarray, ks: np.ndarray) -> None:
+        self._source().read_rows(out, self.rows[ks], None if self._offsets is None else self._offsets[ks])
 
     def read_raw(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Items ``indices`` as served before normalisation and augmentation, ``(len, *item_shape)``."""
-        out = np.empty((len(indices), *self._stored), dtype=np.float32)
-        for j, k in enumerate(indices):
-            self._read_into(out[j], k)
+        ks = np.asarray(indices, dtype=np.int64)
+        out = np.empty((len(ks), *self._stored), dtype=np.float32)
+        self._read_rows(out, ks)
         return pool_frames(out) if self.as_vector else out
+
+    def _batch(self, ks: np.ndarray, augment: bool, pin: bool) -> torch.Tensor:
+        """Windows ``ks`` read straight into one batch tensor, normalised (and augmented) in place."""
+        if self.as_vector:
+            vectors = self.read_raw(ks)
+            return torch.from_numpy(vectors if self.normalizer is None else self.normalizer.apply_(vectors))
+        lead = (len(ks), 1) if len(self._stored) == 2 else (len(ks),)
+        batch = empty_batch((*lead, *self._stored), pin)
+        x = batch.numpy().reshape(len(ks), *self._stored)  # a view of the tensor's memory
+        self._read_rows(x, ks)
+        if self.normalizer is not None:
+            self.normalizer.apply_(x)
+        return self.augment.apply_(batch) if augment and self.augment is not None else batch
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
         """Frame-level windows get their channel axis: ``(..., D, T)`` -> ``(..., 1, D, T)``."""
@@ -266,10 +285,20 @@ class FeatureDataset(torch.utils.data.Dataset):
 
     def read(self, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch for evaluation: normalised items ``(len, 1, D, frames)`` or ``(len, D)``, and targets."""
-        x = self.read_raw(indices)
-        if self.normalizer is not None:
-            self.normalizer.apply_(x)
-        return self._tensor(x), torch.from_numpy(self.targets[np.asarray(indices, dtype=np.int64)])
+        ks = np.asarray(indices, dtype=np.int64)
+        return self._batch(ks, augment=False, pin=False), torch.from_numpy(self.targets[ks])
+
+    def __getitems__(self, indices: Sequence[int]) -> WindowBatch:
+        """Items ``indices`` for torch's DataLoader as one batch: one tensor, one ``preadv`` per window.
+
+        Normalised and (training part) augmented in place, drawing what ``__getitem__`` would
+        draw item by item; page-locked when ``pin_memory``. See :mod:`mer_zoo.batch`.
+        """
+        ks = np.asarray(indices, dtype=np.int64)
+        if ks.size and not (-len(self) <= ks.min() and ks.max() < len(self)):
+            raise IndexError(f"items {ks.min()}..{ks.max()} out of range for {len(self)} windows")
+        ks %= len(self)
+        return WindowBatch(self._batch(ks, augment=True, pin=self.pin_memory), torch.from_numpy(self.targets[ks]), ks)
 
     def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         k = operator.index(idx)

@@ -103,7 +103,8 @@ def evaluate(
     train_mean = source.map_to(np.asarray(run.train_mean), target) if mapped else np.asarray(run.train_mean)
     skip = unlabelled_songs(task, store) if features is not None else []
     for name, ds in parts.items():
-        preds = evaluate_model(model, make_loader(ds, 128, shuffle=False), dev, model_frames(run))
+        loader = make_loader(ds, 128, shuffle=False, pin_memory=dev.type == "cuda")
+        preds = evaluate_model(model, loader, dev, model_frames(run))
         labels = read_labels(task, store, ds.rows)
         keep = _labelled(labels, skip)
         if not keep.any():

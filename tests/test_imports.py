@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("features",),
     ("store",),
     ("pipeline",),
-    ("splits", "augment", "data", "tasks", "models", "plots"),
+    ("splits", "augment", "batch", "data", "tasks", "models", "plots"),
     ("runs",),
     ("training", "compare"),
     ("evaluate", "predict"),

@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from mer_zoo.batch import collate_batch
 from mer_zoo.training.runtime import autocast
 
 __all__ = ["ShuffledBatches", "evaluate_model", "forward", "make_loader", "task_loss"]
-
-
-class _Batches(torch.utils.data.Dataset):
-    """Serves whole batches: ``FeatureDataset.read`` fills one array per batch.
-
-    The default per-item collate copies every window a second time with ``torch.stack``, a
-    parallel region that stalls when the cores are busy; reading straight into the batch
-    array skips both. Augmentation, when on, is applied per window as before. ``targets``
-    (the task's, ``(n, 2)`` or ``(n, F, 2)``) replace the dataset's window means when given.
-    """
-
-    def __init__(self, dataset: Any, targets: np.ndarray | None = None) -> None:
-        self.dataset = dataset
-        self.targets = None if targets is None else np.ascontiguousarray(targets, dtype=np.float32)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.dataset.read(indices)
-        if self.targets is not None:
-            y = torch.from_numpy(self.targets[np.asarray(indices, dtype=np.int64)])
-        augment = self.dataset.augment
-        if augment is not None:
-            x = torch.stack([augment(window) for window in x])
-        return x, y
 
 
 class ShuffledBatches(torch.utils.data.Sampler[list[int]]):
@@ -74,24 +51,31 @@ def make_loader(
     pin_memory: bool = False,
     targets: np.ndarray | None = None,
 ) -> DataLoader:
-    """Batches of ``(features, target)`` from a FeatureDataset, read batch-wise.
+    """Batches of ``(features, target)`` from a FeatureDataset, each read whole by its ``__getitems__``.
 
-    Shuffled batches come from :class:`ShuffledBatches` on ``generator``; loader workers
-    (``num_workers``) are seeded from a generator of their own, so neither the order nor
-    torch's global generator (dropout, augmentation) moves when a loader starts.
-    ``targets`` (one row per window) replace the dataset's own window means.
+    Every window of a batch goes straight into one tensor (page-locked with ``pin_memory``
+    and no workers; with workers the loader pins it), normalised and augmented in place,
+    and reaches the loop with no collate copy. Shuffled batches come from
+    :class:`ShuffledBatches` on ``generator``; loader workers (``num_workers``) are seeded
+    from a generator of their own, so neither the order nor torch's global generator
+    (dropout, augmentation) moves when a loader starts. ``targets`` (one row per window)
+    replace the dataset's own window means.
     """
     batches: torch.utils.data.Sampler[list[int]]
     if shuffle:
         batches = ShuffledBatches(len(dataset), batch_size, generator)
     else:
         batches = torch.utils.data.BatchSampler(torch.utils.data.SequentialSampler(dataset), batch_size, False)
+    if pin_memory and num_workers == 0:
+        dataset = copy.copy(dataset)  # the caller's dataset keeps serving ordinary memory
+        dataset.pin_memory = True
+    targets = None if targets is None else np.ascontiguousarray(targets, dtype=np.float32)
     # DataLoader draws its workers' base seed even without workers: never from the run's generators.
     worker_seeds = torch.Generator().manual_seed(generator.initial_seed() + 1 if generator is not None else 0)
     return DataLoader(
-        _Batches(dataset, targets),
-        sampler=batches,
-        batch_size=None,
+        dataset,
+        batch_sampler=batches,
+        collate_fn=partial(collate_batch, targets=targets),
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
         generator=worker_seeds,
