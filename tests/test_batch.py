@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler, default_collate
 from test_data import write_random_store
+from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler, default_collate
 
 from mer_zoo.augment import Augment
 from mer_zoo.batch import WindowBatch, collate_batch
@@ -61,7 +61,8 @@ def test_a_batch_equals_its_items_read_one_by_one(augment: Augment | None, which
 def test_vectors_and_plain_collate_see_the_same_items(store: Path) -> None:
     ds = FeatureDataset(store, as_vector=True, normalizer=Normalizer.fit(FeatureDataset(store, as_vector=True)))
     x, y = collate_batch(ds.__getitems__([3, 1, 2]))
-    assert torch.equal(x, _items(ds, [3, 1, 2])[0])
+    want_x, want_y = _items(ds, [3, 1, 2])
+    assert x.shape == (3, 32) and torch.equal(x, want_x) and torch.equal(y, want_y)
     # torch's own collate walks a WindowBatch item by item: a plain DataLoader still works.
     plain = FeatureDataset(store)
     (got_x, got_y), *_ = DataLoader(plain, batch_size=5)
