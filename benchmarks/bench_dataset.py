@@ -10,6 +10,12 @@ then measures, side by side on the same windows:
 - resident memory (VmRSS of the process and of each worker) during one epoch over the
   whole store, in a fresh process, for FeatureDataset and for a whole-file ``np.memmap``.
 
+With ``--batches`` it measures instead, on a store of ``--songs`` songs (120 by default):
+random batches of 32 through ``FeatureDataset.__getitems__`` (what ``mer-zoo train`` reads)
+and through ``FeatureDataset[i]`` + ``default_collate`` (the per-item path), against the
+floor: ``os.preadv`` of the same bytes into one reused buffer; then the share of data time
+in one training epoch of each built-in trainable model, batched and per item.
+
 Run: ``.venv/bin/python benchmarks/bench_dataset.py`` (``--help`` for sizes). The store and
 ``.npy`` files are deleted at the end unless ``--keep``.
 """
@@ -245,6 +251,9 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=2000, help="windows compared with .npy files (default 2000)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--keep", action="store_true", help="keep bench_out/dataset")
+    ap.add_argument("--batches", action="store_true", help="batches of 32 against the preadv floor, epoch shares")
+    ap.add_argument("--songs", type=int, default=120, help="songs of the --batches store (default 120)")
+    ap.add_argument("--models", default="", help="--batches: comma-separated models (default: every built-in)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -253,6 +262,14 @@ def main() -> None:
         print(json.dumps(epoch_child(args.child, args.workers, args.items)))
         return
 
+    if args.batches:
+        from batch_floor import main as batches_main
+
+        store, _, _ = write_data(args.songs * WINDOWS_PER_SONG * CONFIG.n_mels * CONFIG.frames * 4 / 1e9, 0)
+        batches_main(store, args.items, args.repeats, [m for m in args.models.split(",") if m])
+        if not args.keep:
+            shutil.rmtree(OUT)
+        return
     t0 = time.perf_counter()
     store, npy, targets = write_data(args.size_gb, args.items)
     size = store.stat().st_size

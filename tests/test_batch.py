@@ -141,3 +141,18 @@ def test_training_and_scoring_are_bit_identical_to_the_per_item_path(
     assert [row.split(",")[:4] for row in history[0]] == [row.split(",")[:4] for row in history[1]]
     again = evaluate(per_item)
     assert scored["val"] == again["val"] and scored["test"] == again["test"]
+
+
+def test_batch_memory_is_used_again_only_once_nothing_holds_it(store: Path) -> None:
+    ds = FeatureDataset(store)
+    first = ds.__getitems__([0, 1]).features
+    kept, where = first.clone(), first.data_ptr()
+    window = first[1]  # a view keeps the whole batch's memory in use
+    del first
+    second = ds.__getitems__([2, 3]).features
+    third = ds.__getitems__([4, 5]).features  # both kept buffers lent: a fresh one
+    assert len({where, second.data_ptr(), third.data_ptr()}) == 3
+    assert torch.equal(window, kept[1])
+    del window
+    assert ds.__getitems__([6, 7]).features.data_ptr() == where
+    assert torch.equal(second, ds.read([2, 3])[0]) and torch.equal(third, ds.read([4, 5])[0])
