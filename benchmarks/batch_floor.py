@@ -124,8 +124,8 @@ def trainable_models() -> list[str]:
     return found
 
 
-def epoch_share(store: Path, model: str, out: Path, per_item: bool) -> tuple[float, float]:
-    """One epoch of ``train``: (data seconds, epoch seconds) from its history."""
+def epoch_share(store: Path, model: str, out: Path, per_item: bool, device: str) -> tuple[float, float]:
+    """One epoch of ``train`` on ``device`` (AMP on CUDA): (data seconds, epoch seconds) from its history."""
     from rich.console import Console
 
     import mer_zoo.training.loop as loop
@@ -134,7 +134,7 @@ def epoch_share(store: Path, model: str, out: Path, per_item: bool) -> tuple[flo
     if per_item:
         loop.make_loader = per_item_loader  # type: ignore[assignment]
     try:
-        config = TrainConfig(model=model, features=store, out=out, epochs=1, batch_size=BATCH, device="cpu")
+        config = TrainConfig(model=model, features=store, out=out, epochs=1, batch_size=BATCH, device=device)
         run = train(config, progress=False, console=Console(quiet=True))
     finally:
         loop.make_loader = swapped
@@ -142,7 +142,7 @@ def epoch_share(store: Path, model: str, out: Path, per_item: bool) -> tuple[flo
     return float(history["data_seconds"].iloc[0]), float(history["seconds"].iloc[0])
 
 
-def main(store: Path, items: int, repeats: int, models: list[str]) -> None:
+def main(store: Path, items: int, repeats: int, models: list[str], device: str = "cpu") -> None:
     """Print both tables (markdown) for BENCHMARKS.md."""
     found = rates(store, items, repeats)
     floor = next(iter(found.values()))
@@ -153,12 +153,13 @@ def main(store: Path, items: int, repeats: int, models: list[str]) -> None:
     print("|---|---:|---:|")
     for name, rate in found.items():
         print(f"| {name} | {rate:,.0f} | {rate / floor:.2f}x |")
-    print(f"\nShare of data time in one training epoch (`train`, {BATCH} per batch, CPU, all cores):\n")
+    where = "CPU, all cores" if device == "cpu" else f"{device}, AMP"
+    print(f"\nShare of data time in one training epoch (`train`, {BATCH} per batch, {where}):\n")
     print("| model | after: data s / epoch s | share | before (per item): data s / epoch s | share |")
     print("|---|---:|---:|---:|---:|")
     for model in models or trainable_models():
         cells = []
         for per_item in (False, True):
-            data_s, epoch_s = epoch_share(store, model, store.parent / "runs", per_item)
+            data_s, epoch_s = epoch_share(store, model, store.parent / "runs", per_item, device)
             cells.append(f"{data_s:.2f} / {epoch_s:.1f} | {data_s / epoch_s:.1%}")
         print(f"| {model} | {' | '.join(cells)} |", flush=True)

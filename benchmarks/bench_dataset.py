@@ -254,6 +254,7 @@ def main() -> None:
     ap.add_argument("--batches", action="store_true", help="batches of 32 against the preadv floor, epoch shares")
     ap.add_argument("--songs", type=int, default=120, help="songs of the --batches store (default 120)")
     ap.add_argument("--models", default="", help="--batches: comma-separated models (default: every built-in)")
+    ap.add_argument("--device", default="cpu", help="--batches: the epochs' device (cuda: with AMP)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -266,7 +267,7 @@ def main() -> None:
         from batch_floor import main as batches_main
 
         store, _, _ = write_data(args.songs * WINDOWS_PER_SONG * CONFIG.n_mels * CONFIG.frames * 4 / 1e9, 0)
-        batches_main(store, args.items, args.repeats, [m for m in args.models.split(",") if m])
+        batches_main(store, args.items, args.repeats, [m for m in args.models.split(",") if m], args.device)
         if not args.keep:
             shutil.rmtree(OUT)
         return

@@ -6,6 +6,11 @@ a fresh array: no libhdf5 call, no global lock, and no mapping that would grow t
 memory as an epoch walks a large store (``benchmarks/bench_dataset.py`` measures this
 against ``np.memmap`` and per-clip ``.npy`` files). Compressed stores fall back to h5py.
 
+Batches take the same path whole: ``__getitems__`` (what torch's DataLoader calls for a batch)
+reads every window straight into one batch tensor (page-locked for CUDA, else memory kept
+and used again, :mod:`mer_zoo.batch`), then normalises and augments it in place, bit for bit
+as item by item; ``collate_batch`` hands it to the loop without a copy.
+
 The dataset holds no open file until its first read, and reopens whenever it finds itself
 in a new process, so it pickles and works in DataLoader workers under fork and spawn.
 """
@@ -291,7 +296,7 @@ class FeatureDataset(torch.utils.data.Dataset):
         return t.unsqueeze(-3) if len(self.item_shape) == 2 else t
 
     def read(self, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch for evaluation: normalised items ``(len, 1, D, frames)`` or ``(len, D)``, and targets."""
+        """Normalised items ``(len, 1, D, frames)`` or ``(len, D)`` in one tensor, never augmented, and targets."""
         ks = np.asarray(indices, dtype=np.int64)
         return self._batch(ks, augment=False, pin=False), torch.from_numpy(self.targets[ks])
 
