@@ -142,7 +142,7 @@ def epoch_share(store: Path, model: str, out: Path, per_item: bool, device: str)
     return float(history["data_seconds"].iloc[0]), float(history["seconds"].iloc[0])
 
 
-def main(store: Path, items: int, repeats: int, models: list[str], device: str = "cpu") -> None:
+def main(store: Path, items: int, repeats: int, models: list[str], device: str = "cpu", share_repeats: int = 3) -> None:
     """Print both tables (markdown) for BENCHMARKS.md."""
     found = rates(store, items, repeats)
     floor = next(iter(found.values()))
@@ -155,11 +155,20 @@ def main(store: Path, items: int, repeats: int, models: list[str], device: str =
         print(f"| {name} | {rate:,.0f} | {rate / floor:.2f}x |")
     where = "CPU, all cores" if device == "cpu" else f"{device}, AMP"
     print(f"\nShare of data time in one training epoch (`train`, {BATCH} per batch, {where}):\n")
+    print(f"Medians of {share_repeats} interleaved epochs per path; share = data s / epoch s of each epoch.\n")
     print("| model | after: data s / epoch s | share | before (per item): data s / epoch s | share |")
     print("|---|---:|---:|---:|---:|")
-    for model in models or trainable_models():
+    names = models or trainable_models()
+    epoch_share(store, names[0], store.parent / "runs", False, device)  # warm-up: imports, caches, kept buffers
+    for model in names:
+        found_s: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        for _ in range(share_repeats):
+            for per_item in (False, True):
+                found_s[per_item].append(epoch_share(store, model, store.parent / "runs", per_item, device))
         cells = []
         for per_item in (False, True):
-            data_s, epoch_s = epoch_share(store, model, store.parent / "runs", per_item, device)
-            cells.append(f"{data_s:.2f} / {epoch_s:.1f} | {data_s / epoch_s:.1%}")
+            data_s = statistics.median(d for d, _ in found_s[per_item])
+            epoch_s = statistics.median(e for _, e in found_s[per_item])
+            share = statistics.median(d / e for d, e in found_s[per_item])
+            cells.append(f"{data_s:.3f} / {epoch_s:.1f} | {share:.1%}")
         print(f"| {model} | {' | '.join(cells)} |", flush=True)

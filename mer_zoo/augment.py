@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mer_zoo.batch import empty_batch
 from mer_zoo.errors import InputError
 
 __all__ = ["Augment"]
@@ -65,14 +66,14 @@ class Augment:
         """Augment a ``(B, ..., n_mels, frames)`` batch window by window, drawing what ``__call__`` draws for each.
 
         Masks are written in place; with ``crop_frames`` the kept frames are copied once into
-        a new, narrower batch (page-locked when ``batch`` is), which is returned.
+        a new, narrower float32 batch (page-locked when ``batch`` is), which is returned.
         """
         if self.crop_frames is None and not (self.time_mask or self.freq_mask):
             return batch
         out = batch
         if self.crop_frames is not None:
             shape = (*batch.shape[:-1], self.crop_frames)
-            out = torch.empty(shape, dtype=batch.dtype, pin_memory=batch.is_pinned())
+            out = empty_batch(shape, pin=batch.is_pinned())
         for j in range(batch.shape[0]):
             window = out[j]
             if self.crop_frames is not None:
