@@ -49,6 +49,7 @@ lint: install
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+	$(BIN)/python benchmarks/bench_dataset.py --batches --items 3000 --repeats 7
 
 clean:
 	rm -rf $(DEMO_DIR) runs features.h5 features.h5.partial .pytest_cache build *.egg-info
