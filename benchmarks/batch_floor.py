@@ -119,8 +119,9 @@ def trainable_models() -> list[str]:
     found = []
     for name in list_models():
         model = get_model(name, n_mels=128)
-        if get_model_info(name).source == "built-in" and getattr(model, "trainable", True):
-            found.append(name) if not getattr(model, "fitted", False) else None
+        trained = getattr(model, "trainable", True) and not getattr(model, "fitted", False)
+        if get_model_info(name).source == "built-in" and trained:
+            found.append(name)
     return found
 
 
