@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("splits", "augment", "data", "tasks", "models", "plots"),
     ("runs",),
     ("training", "compare"),
+    ("bench",),
     ("evaluate", "predict"),
     ("cli",),
 ]

@@ -1,0 +1,64 @@
+"""The bench's statistics, pure functions: mean ± std, paired differences, the corrected t-test, ranks.
+
+k-fold runs share training songs, so their per-fold differences are not independent; the
+Nadeau-Bengio corrected resampled t-test widens the variance of the mean difference by
+``1/k + n_test/n_train`` instead of ``1/k`` and reads the t distribution with ``k - 1`` dof.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _sp
+
+__all__ = ["PairedTest", "corrected_t_test", "ranks_with_ties"]
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A paired comparison over folds: mean difference (a - b), its 95% interval and p-value."""
+
+    mean_diff: float
+    low: float
+    high: float
+    p_value: float
+    k: int
+
+    @property
+    def tie(self) -> bool:
+        """True when the interval holds zero: the two cannot be told apart."""
+        return self.low <= 0.0 <= self.high
+
+
+def corrected_t_test(a: Sequence[float], b: Sequence[float], n_train: int, n_test: int) -> PairedTest:
+    """Nadeau-Bengio corrected resampled t-test of paired per-fold figures ``a`` and ``b``."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    k = int(d.size)
+    if k < 2 or n_train < 1:
+        raise ValueError(f"need at least 2 paired folds and training songs, got {k} and {n_train}")
+    mean = float(d.mean())
+    var = float(d.var(ddof=1))
+    se = math.sqrt((1.0 / k + n_test / n_train) * var)
+    half = float(_sp.t.ppf(0.975, k - 1)) * se
+    if se == 0.0:
+        p = 1.0 if mean == 0.0 else 0.0
+    else:
+        p = float(2.0 * _sp.t.sf(abs(mean / se), k - 1))
+    return PairedTest(mean, mean - half, mean + half, p, k)
+
+
+def ranks_with_ties(means: Sequence[float], tied_with_best: Sequence[bool]) -> list[int]:
+    """Rank 1 for the best (lowest) mean and every entry tied with it; the rest by their mean from 2 on."""
+    order = sorted(range(len(means)), key=lambda i: means[i])
+    out = [0] * len(means)
+    rank = 1
+    for i in order:
+        if i == order[0] or tied_with_best[i]:
+            out[i] = 1
+        else:
+            rank += 1
+            out[i] = rank
+    return out
