@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mer_zoo.bench.leaderboard import LEADERBOARD_FILE, build_leaderboard
-from mer_zoo.bench.plan import BenchPlan, make_plan
+from mer_zoo.bench.plan import DEFAULT_SPLIT, BenchPlan, make_plan
 from mer_zoo.bench.render_html import leaderboard_html
 from mer_zoo.bench.render_md import leaderboard_markdown
 from mer_zoo.bench.run import run_bench
@@ -29,6 +29,7 @@ def bench(
     folds: int,
     seeds: Sequence[int],
     command: str,
+    split: str = DEFAULT_SPLIT,
     max_minutes: float | None = None,
     overwrite: bool = False,
     on_progress: Callable[[int, int, str], None] | None = None,
@@ -37,14 +38,14 @@ def bench(
     out = base.out
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: not a folder")
-    plan = make_plan(base.features, models, tasks, sets, folds, seeds)
+    plan = make_plan(base.features, models, tasks, sets, folds, seeds, split)
     if not plan.jobs:
         raise InputError("no model fits any task and set of this store: " + "; ".join(s[3] for s in plan.skipped))
     if overwrite and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     finished, missing = run_bench(plan, base, out, max_minutes=max_minutes, on_progress=on_progress)
-    board = build_leaderboard(plan, finished, missing, command=command, store=base.features)
+    board = build_leaderboard(plan, finished, missing, command=command, store=base.features, device=base.device)
     write_json(out / LEADERBOARD_FILE, board)
     (out / "leaderboard.md").write_text(leaderboard_markdown(board))
     page = out / "leaderboard.html"

@@ -1,8 +1,9 @@
-"""``leaderboard.json``: per (task, set) group, each model's figures over folds and its paired tests.
+"""``leaderboard.json``: per (task, set, split) group, each model's figures over folds and its paired tests.
 
-Every figure is read from the fold runs' own ``metrics.json`` (test part). Each model is
-compared with the best model of its group and with ``mean`` on the ranking figure
-(lower is better) by the corrected resampled t-test over its paired folds.
+Every figure is read from the fold runs' own ``metrics.json`` (test part), every song figure
+from their ``test_songs.csv``. Each model is compared with the best model of its group and
+with ``mean`` on the ranking figure (lower is better): per fold by the corrected resampled
+t-test over the folds both finished, and pooled over test songs by a paired bootstrap.
 """
 
 from __future__ import annotations
@@ -14,80 +15,147 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from mer_zoo.bench.plan import BenchJob, BenchPlan
-from mer_zoo.bench.stats import corrected_t_test, ranks_with_ties
+from mer_zoo.bench.songs import test_songs
+from mer_zoo.bench.stats import bootstrap_interval, corrected_t_test, ranks_with_ties
 from mer_zoo.errors import MerZooError
 from mer_zoo.metrics import mean_std
 from mer_zoo.runs import open_run, store_record
 from mer_zoo.tasks import get_task, lookup
 from mer_zoo.version import __version__
 
-__all__ = ["LEADERBOARD_FILE", "build_leaderboard"]
+__all__ = ["LEADERBOARD_FILE", "TEST_NAME", "build_leaderboard"]
 
 LEADERBOARD_FILE = "leaderboard.json"
+TEST_NAME = (
+    "per fold: Nadeau-Bengio corrected resampled t-test over paired folds (variance x (1/k + n_test/n_train), "
+    "k-1 dof); pooled: percentile bootstrap over test songs (2000 resamples, the same songs for both models)"
+)
 
 
-def _test(run: Path) -> dict[str, Any]:
-    m: dict[str, Any] = json.loads((run / "metrics.json").read_text())
-    return m
+def _interval(i: Any) -> dict[str, float]:
+    return {"value": i.value, "low": i.low, "high": i.high}
 
 
-def _compare(values: Sequence[float], other: Sequence[float], n_train: int, n_test: int) -> dict[str, Any] | None:
-    if len(values) != len(other) or len(values) < 2:
+def _songs(runs: Sequence[Path], device: str) -> pd.DataFrame:
+    """A model's test songs over all its folds (and seeds): one row per song, seeds averaged by weight."""
+    rows = pd.concat([test_songs(r, device=device) for r in runs], ignore_index=True)
+    rows["werror"] = rows["error"] * rows["weight"]
+    out = rows.groupby("song_id").agg(werror=("werror", "sum"), weight=("weight", "sum")).reset_index()
+    out["error"] = out["werror"] / out["weight"]
+    return out.drop(columns="werror")
+
+
+def _compare(row: Mapping[str, Any], other: Mapping[str, Any], n_train: int, n_test: int) -> dict[str, Any] | None:
+    """The paired per-fold t-test and the paired song bootstrap of ``row`` minus ``other``."""
+    common = [k for k in row["folds"] if k in other["folds"]]
+    if len(common) < 2:
         return None
-    t = corrected_t_test(values, other, n_train, n_test)
-    return {"mean_diff": t.mean_diff, "low": t.low, "high": t.high, "p_value": t.p_value, "tie": t.tie}
+    a = [row["rank_values"][row["folds"].index(k)] for k in common]
+    b = [other["rank_values"][other["folds"].index(k)] for k in common]
+    t = corrected_t_test(a, b, n_train, n_test)
+    both = row["_songs"].merge(other["_songs"], on="song_id", suffixes=("", "_other"))
+    boot = bootstrap_interval(both["error"], both["weight"], both["error_other"])
+    return {"folds": len(common), "mean_diff": t.mean_diff, "low": t.low, "high": t.high, "p_value": t.p_value,
+            "tie": t.tie, "pooled": {**_interval(boot), "tie": boot.low <= 0.0 <= boot.high}}  # fmt: skip
 
 
-def _group(task_name: str, cells: Mapping[str, list[dict[str, Any]]], expected: Mapping[str, int]) -> dict[str, Any]:
+def _row(task_name: str, runs: Mapping[str, Path], planned: int, device: str) -> dict[str, Any]:
+    """One model's figures over its finished folds (keyed by fold), its song errors and pooled figure."""
     task = get_task(task_name)
-    rank_path = task.rank_by[0]
-    rows: dict[str, dict[str, Any]] = {}
-    for model, metrics in cells.items():
-        figures = {name: mean_std([v for m in metrics if (v := lookup(m["test"], path)) is not None])
-                   for name, path in task.columns}  # fmt: skip
-        values = [float(lookup(m["test"], rank_path)) for m in metrics]
-        rows[model] = {"figures": figures, "rank_values": values, "folds_done": len(metrics),
-                       "complete": len(metrics) == expected[model]}  # fmt: skip
-    first = next(iter(cells.values()))[0]["split"]["songs"]
-    n_train, n_test = int(first["train"]) + int(first["val"]), int(first["test"])
-    means = {m: sum(r["rank_values"]) / len(r["rank_values"]) for m, r in rows.items()}
+    metrics = [json.loads((run / "metrics.json").read_text())["test"] for run in runs.values()]
+    songs = _songs(list(runs.values()), device) if runs else None
+    return {
+        "figures": {name: mean_std([v for m in metrics if (v := lookup(m, path)) is not None])
+                    for name, path in task.columns},
+        "folds": list(runs),
+        "rank_values": [float(lookup(m, task.rank_by[0])) for m in metrics],
+        "folds_done": len(runs),
+        "folds_planned": planned,
+        "complete": len(runs) == planned,
+        "pooled": None if songs is None else _interval(bootstrap_interval(songs["error"], songs["weight"])),
+        "song_errors": [] if songs is None else songs[["song_id", "error"]].round(6).values.tolist(),
+        "_songs": songs,
+    }  # fmt: skip
+
+
+def _best_predictions(runs: Mapping[str, Path], device: str) -> list[dict[str, Any]]:
+    """The best model's test songs of every fold: truth and prediction per song (for the VA plane)."""
+    rows = pd.concat([test_songs(r, device=device).assign(fold=k) for k, r in runs.items()], ignore_index=True)
+    return rows.drop(columns="weight").round(6).to_dict(orient="records")
+
+
+def _group(
+    task_name: str, runs: Mapping[str, dict[str, Path]], planned: Mapping[str, int], device: str
+) -> dict[str, Any]:
+    task = get_task(task_name)
+    rows = {model: _row(task_name, runs.get(model, {}), planned[model], device) for model in planned}
+    done = {m: r for m, r in rows.items() if r["folds_done"]}
+    first = open_run(next(r for model_runs in runs.values() for r in model_runs.values())).split()
+    n_train, n_test = len(first.train) + len(first.val), len(first.test)
+    means = {m: sum(r["rank_values"]) / len(r["rank_values"]) for m, r in done.items()}
     best = min(means, key=means.__getitem__)
-    for row in rows.values():
-        row["vs_best"] = _compare(row["rank_values"], rows[best]["rank_values"], n_train, n_test)
+    for model, row in rows.items():
+        row["vs_best"] = _compare(row, rows[best], n_train, n_test) if model in done and model != best else None
         row["vs_mean"] = (
-            _compare(row["rank_values"], rows["mean"]["rank_values"], n_train, n_test) if "mean" in rows else None
+            _compare(row, rows["mean"], n_train, n_test)
+            if model in done and "mean" in done and model != "mean"
+            else None
         )
-    names = list(rows)
+        row["rank"] = None
+    names = list(done)
     ties = [m == best or bool(rows[m]["vs_best"] and rows[m]["vs_best"]["tie"]) for m in names]
     for model, rank in zip(names, ranks_with_ties([means[m] for m in names], ties), strict=True):
         rows[model]["rank"] = rank
-    return {"task": task_name, "rank_by": rank_path, "best": best, "n_train": n_train, "n_test": n_test, "models": rows}
+    for row in rows.values():
+        del row["_songs"]
+    return {"task": task_name, "rank_by": task.rank_by[0], "best": best, "n_train": n_train, "n_test": n_test,
+            "models": rows, "best_predictions": _best_predictions(runs[best], device)}  # fmt: skip
+
+
+def _check_folds(finished: Mapping[BenchJob, Path]) -> dict[str, list[int]]:
+    """Each fold's test songs; MerZooError when two runs of one fold were tested on different songs."""
+    folds: dict[str, list[int]] = {}
+    for job, run in finished.items():
+        songs = list(open_run(run).split().part("test"))
+        if folds.setdefault(f"{job.split}:{job.fold_key}", songs) != songs:
+            raise MerZooError(f"{run}: its test songs differ from the other runs of {job.fold_key} ({job.split})")
+    return folds
 
 
 def build_leaderboard(
-    plan: BenchPlan, finished: Mapping[BenchJob, Path], missing: Sequence[BenchJob], *, command: str, store: Path
+    plan: BenchPlan,
+    finished: Mapping[BenchJob, Path],
+    missing: Sequence[BenchJob],
+    *,
+    command: str,
+    store: Path,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Everything the bench found: groups, skipped pairs, missing runs, the command, versions and the folds' songs."""
-    cells: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
-    folds_songs: dict[str, list[int]] = {}
-    for job, run in finished.items():
-        cells.setdefault((job.task, job.feature_set), {}).setdefault(job.model, []).append(_test(run))
-        songs = folds_songs.setdefault(f"seed{job.seed}-fold{job.fold}", list(open_run(run).split().part("test")))
-        if songs != list(open_run(run).split().part("test")):
-            raise MerZooError(f"{run}: its test songs differ from the other runs of fold {job.fold} (seed {job.seed})")
-    expected: dict[tuple[str, str], dict[str, int]] = {}
+    planned: dict[tuple[str, str, str], dict[str, int]] = {}
     for job in plan.jobs:
-        counts = expected.setdefault((job.task, job.feature_set), {})
+        counts = planned.setdefault((job.task, job.feature_set, job.split), {})
         counts[job.model] = counts.get(job.model, 0) + 1
+    runs: dict[tuple[str, str, str], dict[str, dict[str, Path]]] = {}
+    for job, run in finished.items():
+        runs.setdefault((job.task, job.feature_set, job.split), {}).setdefault(job.model, {})[job.fold_key] = run
     record = store_record(Path(store).resolve())
     fingerprint = hashlib.sha256(json.dumps({k: v for k, v in record.items() if k != "path"}, sort_keys=True).encode())
     return {
         "command": command,
+        "test": TEST_NAME,
         "versions": {"mer_zoo": __version__, "python": platform.python_version()},
         "store": {"path": record["path"], "dataset": record["dataset"], "fingerprint": fingerprint.hexdigest()[:16]},
-        "groups": [{"set": s, **_group(t, models, expected[(t, s)])} for (t, s), models in cells.items()],
+        "groups": [
+            {"set": s, "split": sp, **_group(t, runs[(t, s, sp)], counts, device)}
+            for (t, s, sp), counts in planned.items()
+            if (t, s, sp) in runs
+        ],
+        "not_started": [{"task": t, "set": s, "split": sp} for (t, s, sp) in planned if (t, s, sp) not in runs],
         "skipped": [{"model": m, "task": t, "set": s, "reason": r} for m, t, s, r in plan.skipped],
         "missing": [j.key for j in missing],
-        "fold_test_songs": folds_songs,
+        "fold_test_songs": _check_folds(finished),
     }

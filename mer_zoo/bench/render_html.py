@@ -1,6 +1,8 @@
-"""``leaderboard.html``: one static page (no server, no network) with the tables, fold spreads and command.
+"""The pages: one static HTML file each (no server, no network), the stylesheet and plots inline.
 
-Plots are inline SVG; the stylesheet is inline and the tables scroll sideways on a narrow screen.
+:func:`page` and :func:`table` are the shell every page shares (``leaderboard.html`` here,
+``report.html`` in :mod:`mer_zoo.bench.report`); tables scroll sideways on a phone and
+plots scale to the screen's width.
 """
 
 from __future__ import annotations
@@ -9,83 +11,95 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mer_zoo.bench.render_md import TEST_NAME, cell, vs_text
+from mer_zoo.bench.render_md import group_title, table_rows
+from mer_zoo.bench.svg import spread_svg, va_plane_svg
 
-__all__ = ["fold_spread_svg", "leaderboard_html"]
+__all__ = ["leaderboard_html", "page", "table"]
 
-_STYLE = """body{font-family:system-ui,sans-serif;margin:0 auto;max-width:70rem;padding:1rem;color:#222}
-.scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem}td,th{padding:.25rem .5rem;
-border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}td.model,th.model{text-align:left}
-tr.incomplete td{color:#999}code{background:#f4f4f4;padding:.1rem .3rem;word-break:break-all}
-svg{max-width:100%;height:auto}@media(max-width:40rem){body{padding:.5rem}table{font-size:.75rem}}"""
-
-
-def fold_spread_svg(values: Mapping[str, Sequence[float]], label: str) -> str:
-    """An inline SVG strip plot: one row per model, a dot per fold and a bar at the mean."""
-    rows = list(values.items())
-    allv = [v for _, vs in rows for v in vs]
-    low, high = (min(allv), max(allv)) if allv else (0.0, 1.0)
-    span = (high - low) or 1.0
-    width, left, step = 600, 140, 22
-
-    def x(v: float) -> float:
-        return left + (v - low) / span * (width - left - 20)
-
-    parts = [f'<svg viewBox="0 0 {width} {step * len(rows) + 40}" role="img" aria-label="{html.escape(label)}">']
-    for i, (model, vs) in enumerate(rows):
-        y = 20 + i * step
-        parts.append(f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" font-size="12">{html.escape(model)}</text>')
-        parts += [f'<circle cx="{x(v):.1f}" cy="{y}" r="4" fill="#3b6ea5" opacity=".7"/>' for v in vs]
-        if vs:
-            m = x(sum(vs) / len(vs))
-            parts.append(
-                f'<line x1="{m:.1f}" x2="{m:.1f}" y1="{y - 8}" y2="{y + 8}" stroke="#c0392b" stroke-width="2"/>'
-            )
-    y = 20 + len(rows) * step
-    parts.append(f'<text x="{left}" y="{y + 10}" font-size="11">{low:.4g}</text>')
-    parts.append(f'<text x="{width - 20}" y="{y + 10}" font-size="11" text-anchor="end">{high:.4g}</text>')
-    parts.append(f'<text x="{(left + width) / 2}" y="{y + 10}" font-size="11" text-anchor="middle">'
-                 f"{html.escape(label)} per fold (dots), mean (bar)</text></svg>")  # fmt: skip
-    return "".join(parts)
+_STYLE = """body{font-family:system-ui,sans-serif;margin:0 auto;max-width:72rem;padding:1rem;color:#222;
+line-height:1.4}h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}h3{font-size:1rem}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}table{border-collapse:collapse;font-size:.85rem}
+td,th{padding:.25rem .5rem;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
+td.name,th.name{text-align:left;position:sticky;left:0;background:#fff}tr.incomplete td{color:#999}
+code{background:#f4f4f4;padding:.1rem .3rem;word-break:break-all}
+.plots{display:flex;flex-wrap:wrap;gap:1rem}.plots figure{margin:0;flex:1 1 22rem;min-width:0}
+figcaption{font-size:.8rem;color:#555}svg{width:100%;height:auto;display:block}svg.square{max-width:28rem}
+@media(max-width:40rem){body{padding:.5rem}table{font-size:.75rem}h1{font-size:1.2rem}}"""
 
 
-def _table(group: Mapping[str, Any]) -> str:
-    models = sorted(group["models"].items(), key=lambda kv: kv[1]["rank"])
-    names = list(models[0][1]["figures"])
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-    out = [f'<div class="scroll"><table><tr><th>rank</th><th class="model">model</th>{head}'
-           "<th>vs best</th><th>vs mean</th><th>folds</th></tr>"]  # fmt: skip
-    for model, row in models:
-        cls = "" if row["complete"] else ' class="incomplete"'
-        figures = "".join(f"<td>{html.escape(cell(row['figures'][n]))}</td>" for n in names)
-        folds = f"{row['folds_done']}" + ("" if row["complete"] else " (incomplete)")
-        out.append(f'<tr{cls} data-model="{html.escape(model)}"><td>{row["rank"]}</td>'
-                   f'<td class="model">{html.escape(model)}</td>{figures}'
-                   f"<td>{html.escape(vs_text(row['vs_best']))}</td><td>{html.escape(vs_text(row['vs_mean']))}</td>"
-                   f"<td>{folds}</td></tr>")  # fmt: skip
+def page(title: str, body: Sequence[str]) -> str:
+    """A whole self-contained HTML document: the inline stylesheet, ``title`` and the ``body`` parts."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], attrs: Sequence[str] | None = None) -> str:
+    """An HTML table; the column named ``model`` (or the first) stays in view when it scrolls."""
+    name = header.index("model") if "model" in header else 0
+    th = "".join(f"<th{' class=name' if i == name else ''}>{html.escape(h)}</th>" for i, h in enumerate(header))
+    out = [f'<div class="scroll"><table><tr>{th}</tr>']
+    for r, cells in enumerate(rows):
+        tds = "".join(f"<td{' class=name' if i == name else ''}>{html.escape(c)}</td>" for i, c in enumerate(cells))
+        out.append(f"<tr{attrs[r] if attrs else ''}>{tds}</tr>")
     return "".join(out) + "</table></div>"
+
+
+def figure(svg: str, caption: str) -> str:
+    """A plot with its caption."""
+    return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def _group_html(group: Mapping[str, Any]) -> str:
+    header, rows = table_rows(group)
+    attrs = [f' data-model="{html.escape(m)}"' + ("" if row["complete"] else ' class="incomplete"')
+             for m, row, _ in rows]  # fmt: skip
+    order = [m for m, _, _ in rows if group["models"][m]["folds_done"]]
+    folds = {m: group["models"][m]["rank_values"] for m in order}
+    errors = {m: [e for _, e in group["models"][m]["song_errors"]] for m in order}
+    best = group["best_predictions"]
+    truth = [(r["valence_true"], r["arousal_true"]) for r in best]
+    predicted = [(r["valence_pred"], r["arousal_pred"]) for r in best]
+    plots = [
+        figure(spread_svg(folds, f"test {group['rank_by']} per fold"),
+               f"Fold spread: each model's test {group['rank_by']} per fold (dots) and their mean (bar)."),
+        figure(spread_svg(errors, f"per-song {group['rank_by']}", box=True),
+               "Per-song errors over every fold's test songs: dots, quartile box, median (grey), mean (red)."),
+        figure(va_plane_svg(truth, predicted, f"{group['best']}, {len(best)} test songs"),
+               f"Valence-arousal plane of the best model ({group['best']}): each test song's truth and "
+               "prediction, every fold's test part together (each song tested once per seed)."),
+    ]  # fmt: skip
+    return (f"<h2>{html.escape(group_title(group))}</h2>{table(header, [c for _, _, c in rows], attrs)}"
+            f'<div class="plots">{"".join(plots)}</div>')  # fmt: skip
+
+
+def _listing(title: str, items: Sequence[str]) -> str:
+    return f"<h2>{html.escape(title)}</h2><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in items) + "</ul>"
 
 
 def leaderboard_html(board: Mapping[str, Any]) -> str:
     """The whole bench page as one self-contained HTML string."""
-    body = [f"<h1>mer-zoo bench</h1><p>Command: <code>{html.escape(board['command'])}</code></p>",
-            f"<p>Store {html.escape(str(board['store']['path']))} (fingerprint {board['store']['fingerprint']}); "
-            f"mer-zoo {board['versions']['mer_zoo']}. Differences: {html.escape(TEST_NAME)}; lower is better; "
-            "rank 1 is the best and every model whose interval against it holds zero (a tie).</p>"]  # fmt: skip
-    for group in board["groups"]:
-        body.append(f"<h2>task {html.escape(group['task'])}, set {html.escape(group['set'])}</h2>")
-        body.append(_table(group))
-        spread = {m: r["rank_values"] for m, r in group["models"].items()}
-        body.append(fold_spread_svg(spread, group["rank_by"]))
+    store = board["store"]
+    body = [
+        "<h1>mer-zoo bench</h1>",
+        f"<p>Command: <code>{html.escape(board['command'])}</code></p>",
+        f"<p>Store <code>{html.escape(str(store['path']))}</code> ({html.escape(str(store['dataset']))}, "
+        f"fingerprint {html.escape(store['fingerprint'])}); mer-zoo {html.escape(board['versions']['mer_zoo'])}, "
+        f"Python {html.escape(board['versions']['python'])}.</p>",
+        "<p>Every figure is on its task's scale; lower is better for the ranking figure. “vs best” and "
+        f"“vs mean” are the model minus the other, {html.escape(board['test'])}. Rank 1 is the best model and "
+        "every model whose interval against it holds zero (a tie); ranks compare models only inside one "
+        "task, set and split.</p>",
+    ]  # fmt: skip
+    body += [_group_html(group) for group in board["groups"]]
+    if board["not_started"]:
+        body.append(_listing("not started", [f"task {g['task']}, set {g['set']}, split {g['split']}"
+                                             for g in board["not_started"]]))  # fmt: skip
     if board["skipped"]:
-        texts = (f"{s['model']} x {s['task']} x {s['set']}: {s['reason']}" for s in board["skipped"])
-        items = "".join(f"<li>{html.escape(t)}</li>" for t in texts)
-        body.append(f"<h2>skipped</h2><ul>{items}</ul>")
+        body.append(_listing("skipped", [f"{s['model']} x {s['task']} x {s['set']}: {s['reason']}"
+                                         for s in board["skipped"]]))  # fmt: skip
     if board["missing"]:
-        items = "".join(f"<li>{html.escape(k)}</li>" for k in board["missing"])
-        body.append(f"<h2>missing (not run within --max-minutes)</h2><ul>{items}</ul>")
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>mer-zoo bench</title><style>{_STYLE}</style></head><body>{''.join(body)}</body></html>\n"
-    )
+        body.append(_listing("missing (not run within --max-minutes; run the same command again)", board["missing"]))
+    return page("mer-zoo bench", body)

@@ -1,13 +1,20 @@
-"""``leaderboard.md``: one paste-ready table per (task, set) group of a leaderboard."""
+"""``leaderboard.md``: one paste-ready table per (task, set, split) group, and the cell texts the page shares."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["TEST_NAME", "cell", "leaderboard_markdown", "vs_text"]
-
-TEST_NAME = "Nadeau-Bengio corrected resampled t-test over paired folds (variance x (1/k + n_test/n_train), k-1 dof)"
+__all__ = [
+    "cell",
+    "folds_text",
+    "group_title",
+    "interval_text",
+    "leaderboard_markdown",
+    "ranked",
+    "table_rows",
+    "vs_text",
+]
 
 
 def cell(entry: Mapping[str, Any] | None) -> str:
@@ -17,28 +24,72 @@ def cell(entry: Mapping[str, Any] | None) -> str:
     return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
 
 
+def interval_text(entry: Mapping[str, Any] | None, sign: str = "") -> str:
+    """A pooled figure and its interval: ``0.1234 [0.1000, 0.1500]``; ``—`` without one."""
+    if not entry:
+        return "—"
+    return f"{entry['value']:{sign}.4f} [{entry['low']:{sign}.4f}, {entry['high']:{sign}.4f}]"
+
+
 def vs_text(test: Mapping[str, Any] | None) -> str:
-    """A paired difference as ``+0.0123 [-0.01, 0.03] p=0.21``, ``tie`` marked; ``—`` without one."""
+    """A paired difference per fold and pooled over songs, ties marked; ``—`` without one."""
     if not test:
         return "—"
     mark = " (tie)" if test["tie"] else ""
-    return f"{test['mean_diff']:+.4f} [{test['low']:+.4f}, {test['high']:+.4f}] p={test['p_value']:.3f}{mark}"
+    folds = f"{test['mean_diff']:+.4f} [{test['low']:+.4f}, {test['high']:+.4f}] p={test['p_value']:.3f}{mark}"
+    return f"{folds}; songs {interval_text(test['pooled'], '+')}" + (" (tie)" if test["pooled"]["tie"] else "")
+
+
+def folds_text(row: Mapping[str, Any]) -> str:
+    """``3`` for a complete row, ``1 of 3 (incomplete)`` for one the bench did not finish."""
+    done, planned = row["folds_done"], row["folds_planned"]
+    return f"{done}" if row["complete"] else f"{done} of {planned} (incomplete)"
+
+
+def ranked(group: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The group's models by rank, then mean of the ranking figure; models with no finished fold last."""
+
+    def order(item: tuple[str, Mapping[str, Any]]) -> tuple[float, float]:
+        row = item[1]
+        values = row["rank_values"]
+        return (row["rank"] if row["rank"] is not None else float("inf"),
+                sum(values) / len(values) if values else float("inf"))  # fmt: skip
+
+    return sorted(group["models"].items(), key=order)
+
+
+def table_rows(group: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, Mapping[str, Any], list[str]]]]:
+    """The header and, per model in rank order, its cells: rank, model, figures, pooled, vs best, vs mean, folds."""
+    names = list(next(iter(group["models"].values()))["figures"])
+    header = ["rank", "model", *names, f"pooled {group['rank_by']} [95%]", "vs best", "vs mean", "folds"]
+    rows = []
+    for model, row in ranked(group):
+        rank = "—" if row["rank"] is None else str(row["rank"])
+        cells = [rank, model, *(cell(row["figures"][n]) for n in names), interval_text(row["pooled"]),
+                 vs_text(row["vs_best"]), vs_text(row["vs_mean"]), folds_text(row)]  # fmt: skip
+        rows.append((model, row, cells))
+    return header, rows
+
+
+def group_title(group: Mapping[str, Any]) -> str:
+    """``task window, set mel, split kfold (ranked by mse, lower is better)``."""
+    return (f"task {group['task']}, set {group['set']}, split {group['split']} "
+            f"(ranked by {group['rank_by']}, lower is better)")  # fmt: skip
 
 
 def leaderboard_markdown(board: Mapping[str, Any]) -> str:
-    """Every group as a Markdown table ranked by its first figure, then skipped pairs, missing runs, the command."""
-    lines = [f"# mer-zoo bench\n\n`{board['command']}`\n", f"Differences: {TEST_NAME}; lower is better.\n"]
+    """Every group as a Markdown table in rank order, then groups not started, skipped pairs, missing runs."""
+    lines = [f"# mer-zoo bench\n\n`{board['command']}`\n", f"Differences (model minus other): {board['test']}.\n"]
     for group in board["groups"]:
-        models = sorted(group["models"].items(), key=lambda kv: kv[1]["rank"])
-        names = list(next(iter(group["models"].values()))["figures"])
-        lines.append(f"## task {group['task']}, set {group['set']} (ranked by {group['rank_by']})\n")
-        lines.append("| rank | model | " + " | ".join(names) + " | vs best | vs mean | folds |")
-        lines.append("|" + "---|" * (len(names) + 6))
-        for model, row in models:
-            folds = f"{row['folds_done']}" + ("" if row["complete"] else " (incomplete)")
-            figures = " | ".join(cell(row["figures"][n]) for n in names)
-            lines.append(f"| {row['rank']} | {model} | {figures} | {vs_text(row['vs_best'])} | "
-                         f"{vs_text(row['vs_mean'])} | {folds} |")  # fmt: skip
+        header, rows = table_rows(group)
+        lines.append(f"## {group_title(group)}\n")
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        lines += ["| " + " | ".join(cells) + " |" for _, _, cells in rows]
+        lines.append("")
+    if board["not_started"]:
+        lines.append("## not started\n")
+        lines += [f"- task {g['task']}, set {g['set']}, split {g['split']}" for g in board["not_started"]]
         lines.append("")
     if board["skipped"]:
         lines.append("## skipped\n")

@@ -1,7 +1,7 @@
 """The bench's resumable runner: every job of a plan into its own folder, skipping finished ones.
 
 Job ``J`` trains into ``OUT/runs/J.key/``; it counts as done when a run there has
-``metrics.json``. A run left without one (killed mid-way) is removed and trained again, so a
+``metrics.json`` (its test songs, ``test_songs.csv``, are scored right after). A run left without one (killed mid-way) is removed and trained again, so a
 bench killed at any moment and run again trains only what is missing. ``max_minutes`` stops
 launching new runs once spent; the jobs not started are returned as missing.
 """
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mer_zoo.bench.plan import BenchJob, BenchPlan
+from mer_zoo.bench.songs import test_songs
 from mer_zoo.training import TrainConfig, train
 
 __all__ = ["RUNS_DIR", "finished_run", "run_bench"]
@@ -58,9 +59,10 @@ def run_bench(
                 shutil.rmtree(folder)  # an unfinished run: start it again
             config = dataclasses.replace(
                 base, model=job.model, task=job.task, feature_set=job.feature_set, seed=job.seed,
-                split=f"kfold:{job.fold}/{job.folds}", out=folder,
+                split=job.split_spec, out=folder,
             )  # fmt: skip
             done = train(config, progress=False, console=quiet)
+            test_songs(done, device=base.device)
         finished[job] = done
     if on_progress:
         on_progress(len(plan.jobs), len(plan.jobs), "done")

@@ -1,8 +1,11 @@
-"""The bench's statistics, pure functions: mean ± std, paired differences, the corrected t-test, ranks.
+"""The bench's statistics, pure functions: the corrected t-test over folds, song bootstraps, ranks.
 
 k-fold runs share training songs, so their per-fold differences are not independent; the
 Nadeau-Bengio corrected resampled t-test widens the variance of the mean difference by
 ``1/k + n_test/n_train`` instead of ``1/k`` and reads the t distribution with ``k - 1`` dof.
+Pooled figures (every test song of every fold together) get a percentile bootstrap interval
+over songs resampled with replacement; a difference between two models resamples the same
+songs for both, so it is paired too.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _sp
 
-__all__ = ["PairedTest", "corrected_t_test", "ranks_with_ties"]
+__all__ = ["BOOTSTRAP_RESAMPLES", "Interval", "PairedTest", "bootstrap_interval", "corrected_t_test", "ranks_with_ties"]
+
+BOOTSTRAP_RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,37 @@ def corrected_t_test(a: Sequence[float], b: Sequence[float], n_train: int, n_tes
     else:
         p = float(2.0 * _sp.t.sf(abs(mean / se), k - 1))
     return PairedTest(mean, mean - half, mean + half, p, k)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A figure and its 95% percentile bootstrap interval."""
+
+    value: float
+    low: float
+    high: float
+
+
+def bootstrap_interval(
+    errors: Sequence[float],
+    weights: Sequence[float],
+    other: Sequence[float] | None = None,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> Interval:
+    """The pooled figure ``sum(w * e) / sum(w)`` over songs, or its difference with ``other`` (the same
+    songs' errors under another model), with a 95% interval from songs resampled with replacement."""
+    e = np.asarray(errors, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    d = e if other is None else e - np.asarray(other, dtype=np.float64)
+    if d.size == 0 or d.shape != w.shape:
+        raise ValueError(f"need one weight per song error, got {d.size} errors and {w.size} weights")
+    idx = np.random.default_rng(seed).integers(0, d.size, size=(resamples, d.size))
+    ws = w[idx]
+    stats = (ws * d[idx]).sum(axis=1) / ws.sum(axis=1)
+    low, high = np.percentile(stats, [2.5, 97.5])
+    return Interval(float((w * d).sum() / w.sum()), float(low), float(high))
 
 
 def ranks_with_ties(means: Sequence[float], tied_with_best: Sequence[bool]) -> list[int]:

@@ -24,6 +24,9 @@ def bench(
     tasks: str = typer.Option("window,static", "--tasks", help="Comma-separated tasks: window, static, dynamic."),
     sets: str = typer.Option("mel", "--sets", help="Comma-separated feature sets of the store."),
     folds: int = typer.Option(5, "--folds", help="Song folds; every model runs the same ones."),
+    split: str = typer.Option(
+        "kfold", "--split", help="Split family: fold I of K trains with `--split FAMILY:I/K` (default kfold:I/K)."
+    ),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds (each gives its own folds)."),
     epochs: int = typer.Option(30, "--epochs", help="Maximum epochs per run."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per batch."),
@@ -54,7 +57,7 @@ def bench(
             bar.update(task, completed=done, total=total, description=f"bench: {current}")
 
         page, plan, missing = run(base, models=_names(models), tasks=_names(tasks), sets=_names(sets), folds=folds,
-                                  seeds=seed_list, command=command, max_minutes=max_minutes, overwrite=overwrite,
+                                  split=split, seeds=seed_list, command=command, max_minutes=max_minutes, overwrite=overwrite,
                                   on_progress=show)  # fmt: skip
     for model, task_name, set_name, reason in plan.skipped:
         typer.echo(f"skipped {model} x {task_name} x {set_name}: {reason}")
