@@ -16,6 +16,7 @@ from __future__ import annotations
 from mer_zoo.bench.api import bench
 from mer_zoo.bench.leaderboard import LEADERBOARD_FILE, build_leaderboard
 from mer_zoo.bench.plan import DEFAULT_SPLIT, BenchJob, BenchPlan, fold_split, make_plan
+from mer_zoo.bench.report import REPORT_FILE, report
 from mer_zoo.bench.run import RUNS_DIR, finished_run, run_bench
 from mer_zoo.bench.songs import SONGS_FILE, pooled, song_rows, test_songs
 from mer_zoo.bench.stats import Interval, PairedTest, bootstrap_interval, corrected_t_test, ranks_with_ties
@@ -23,6 +24,7 @@ from mer_zoo.bench.stats import Interval, PairedTest, bootstrap_interval, correc
 __all__ = [
     "DEFAULT_SPLIT",
     "LEADERBOARD_FILE",
+    "REPORT_FILE",
     "RUNS_DIR",
     "SONGS_FILE",
     "BenchJob",
@@ -38,6 +40,7 @@ __all__ = [
     "make_plan",
     "pooled",
     "ranks_with_ties",
+    "report",
     "run_bench",
     "song_rows",
     "test_songs",
