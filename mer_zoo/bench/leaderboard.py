@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from mer_zoo.bench.plan import BenchJob, BenchPlan
-from mer_zoo.bench.songs import test_songs
+from mer_zoo.bench.songs import scored_songs
 from mer_zoo.bench.stats import bootstrap_interval, corrected_t_test, ranks_with_ties
 from mer_zoo.errors import MerZooError
 from mer_zoo.metrics import mean_std
@@ -41,7 +41,7 @@ def _interval(i: Any) -> dict[str, float]:
 
 def _songs(runs: Sequence[Path], device: str) -> pd.DataFrame:
     """A model's test songs over all its folds (and seeds): one row per song, seeds averaged by weight."""
-    rows = pd.concat([test_songs(r, device=device) for r in runs], ignore_index=True)
+    rows = pd.concat([scored_songs(r, device=device) for r in runs], ignore_index=True)
     rows["werror"] = rows["error"] * rows["weight"]
     out = rows.groupby("song_id").agg(werror=("werror", "sum"), weight=("weight", "sum")).reset_index()
     out["error"] = out["werror"] / out["weight"]
@@ -83,7 +83,7 @@ def _row(task_name: str, runs: Mapping[str, Path], planned: int, device: str) ->
 
 def _best_predictions(runs: Mapping[str, Path], device: str) -> list[dict[str, Any]]:
     """The best model's test songs of every fold: truth and prediction per song (for the VA plane)."""
-    rows = pd.concat([test_songs(r, device=device).assign(fold=k) for k, r in runs.items()], ignore_index=True)
+    rows = pd.concat([scored_songs(r, device=device).assign(fold=k) for k, r in runs.items()], ignore_index=True)
     return rows.drop(columns="weight").round(6).to_dict(orient="records")
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from mer_zoo.bench.render_html import figure, page, table
 from mer_zoo.bench.render_md import cell
-from mer_zoo.bench.songs import pooled, test_songs
+from mer_zoo.bench.songs import pooled, scored_songs
 from mer_zoo.bench.svg import curves_svg, spread_svg, va_plane_svg
 from mer_zoo.errors import InputError
 from mer_zoo.metrics import mean_std
@@ -68,7 +68,7 @@ def report_html(folder: Path, runs: Sequence[Path], summary: Mapping[str, Any] |
     metrics = [json.loads((r / "metrics.json").read_text()) for r in runs]
     first = metrics[0]
     task = get_task(first["task"])
-    songs = pd.concat([test_songs(r, device=device) for r in runs], ignore_index=True)
+    songs = pd.concat([scored_songs(r, device=device) for r in runs], ignore_index=True)
     histories = [pd.read_csv(r / "history.csv") for r in runs]
     what = f"{len(runs)}-fold cv" if summary else "run"
     curves = [

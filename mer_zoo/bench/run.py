@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mer_zoo.bench.plan import BenchJob, BenchPlan
-from mer_zoo.bench.songs import test_songs
+from mer_zoo.bench.songs import scored_songs
 from mer_zoo.training import TrainConfig, train
 
 __all__ = ["RUNS_DIR", "finished_run", "run_bench"]
@@ -62,7 +62,7 @@ def run_bench(
                 split=job.split_spec, out=folder,
             )  # fmt: skip
             done = train(config, progress=False, console=quiet)
-            test_songs(done, device=base.device)
+            scored_songs(done, device=base.device)
         finished[job] = done
     if on_progress:
         on_progress(len(plan.jobs), len(plan.jobs), "done")

@@ -1,6 +1,6 @@
 """A run's test songs one by one: truth, prediction and the song's share of the ranking figure.
 
-``test_songs(RUN)`` scores ``best.pt`` on the run's test part again and keeps one row per
+``scored_songs(RUN)`` scores ``best.pt`` on the run's test part again and keeps one row per
 song: the song's mean ``[arousal, valence]`` truth and prediction on the task's scale, its
 ``error`` in the task's ranking figure and the ``weight`` that figure gives it, so that
 ``pooled(rows) = sum(weight * error) / sum(weight)`` is the run's own test figure: the MSE
@@ -21,7 +21,7 @@ from mer_zoo.runs import open_run
 from mer_zoo.scales import parse_scale
 from mer_zoo.tasks import Task, TaskLabels, frame_rows, from_model, get_task, hold, pool_songs, read_labels
 
-__all__ = ["SONGS_FILE", "SONG_COLUMNS", "pooled", "song_rows", "test_songs"]
+__all__ = ["SONGS_FILE", "SONG_COLUMNS", "pooled", "scored_songs", "song_rows"]
 
 SONGS_FILE = "test_songs.csv"
 SONG_COLUMNS = ("song_id", "arousal_true", "valence_true", "arousal_pred", "valence_pred", "error", "weight")
@@ -63,7 +63,7 @@ def pooled(rows: pd.DataFrame) -> float:
     return float((w * rows["error"].to_numpy(dtype=np.float64)).sum() / w.sum())
 
 
-def test_songs(run_dir: str | os.PathLike[str], *, device: str = "cpu") -> pd.DataFrame:
+def scored_songs(run_dir: str | os.PathLike[str], *, device: str = "cpu") -> pd.DataFrame:
     """The run's test songs (``SONG_COLUMNS``), read from ``test_songs.csv`` or computed once and saved there."""
     path = Path(run_dir) / SONGS_FILE
     if path.exists():
