@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -212,3 +214,51 @@ def test_report_of_a_bench_run(bench_out: dict[str, Any], tmp_path: Path) -> Non
     assert "baseline_mse" in page and "vs_baseline" in page
     with pytest.raises(InputError, match="neither a finished run"):
         report(tmp_path)
+
+
+# --- the page in a browser ---------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium absent: `make test` installs it (apt-get install -y chromium)"
+)
+# every host name resolves nowhere and every proxied request goes to a closed port: nothing can leave
+OFFLINE = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+
+
+def _chromium(*args: str) -> str:
+    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", *OFFLINE, *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    return done.stdout
+
+
+def test_page_references_nothing_outside_itself(bench_out: dict[str, Any]) -> None:
+    page = (bench_out["out"] / "leaderboard.html").read_text()
+    links = re.findall(r"""(?:src|href|xlink:href|action)\s*=\s*["']?([^"'\s>]+)""", page, flags=re.I)
+    assert all(link.startswith(("#", "data:")) for link in links), links
+    assert not re.search(r"url\(|@import|<script|<link|<img|<iframe", page, flags=re.I)
+
+
+@needs_chromium
+def test_page_in_headless_chromium_has_a_row_per_model_with_its_figures(bench_out: dict[str, Any]) -> None:
+    page = bench_out["out"] / "leaderboard.html"
+    dom = _chromium("--dump-dom", page.as_uri())
+    for group in _board(bench_out["out"])["groups"]:
+        for model, row in group["models"].items():
+            figure = row["figures"]["test_mse"]
+            assert re.search(rf'<tr data-model="{model}"[^>]*>(?:(?!</tr>).)*{figure["mean"]:.4f} ± '
+                             rf'{figure["std"]:.4f}', dom), model  # fmt: skip
+    assert dom.count("<tr data-model=") == 2 * 3 and dom.count("<svg") == 6
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [390, 1280])  # a phone's width and a laptop's
+def test_page_screenshot_is_not_blank(bench_out: dict[str, Any], tmp_path: Path, width: int) -> None:
+    from PIL import Image
+
+    shot = tmp_path / "page.png"
+    _chromium(f"--screenshot={shot}", f"--window-size={width},1600", (bench_out["out"] / "leaderboard.html").as_uri())
+    with Image.open(shot) as image:
+        assert image.size == (width, 1600)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # text, tables and plots, not one flat colour
