@@ -37,8 +37,8 @@ demo: install
 	$(BIN)/mer-zoo predict $(DEMO_DIR)/runs/cnn_small-* $$(ls $(DEMO_DIR)/deam/DEAM_audio/MEMD_audio/*.mp3 | head -n 2) \
 		--out $(DEMO_DIR)/two.csv --overwrite --no-progress --plot $(DEMO_DIR)/va.png
 	$(BIN)/mer-zoo compare $(DEMO_DIR)/runs/* --markdown $(DEMO_DIR)/leaderboard.md
-	$(BIN)/mer-zoo bench --features $(DEMO_DIR)/features.h5 --models ridge,cnn_small --tasks window,static \
-		--folds 3 --epochs 5 --out $(DEMO_DIR)/bench
+	$(BIN)/mer-zoo bench --features $(DEMO_DIR)/features.h5 --models ridge,cnn_small --tasks window \
+		--folds 3 --epochs 3 --out $(DEMO_DIR)/bench
 	@echo "bench page: $(DEMO_DIR)/bench/leaderboard.html (open it in a browser)"
 
 # The suite: lint and format check (ruff), types (mypy on mer_zoo/), then the tests.
