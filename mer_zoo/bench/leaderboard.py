@@ -116,12 +116,13 @@ def _group(
 
 
 def _check_folds(finished: Mapping[BenchJob, Path]) -> dict[str, list[int]]:
-    """Each fold's test songs; MerZooError when two runs of one fold were tested on different songs."""
+    """Each task's folds' test songs (a task may leave unlabelled songs out); MerZooError when two runs
+    of one fold of one task were tested on different songs, so their comparison would not be paired."""
     folds: dict[str, list[int]] = {}
     for job, run in finished.items():
         songs = list(open_run(run).split().part("test"))
-        if folds.setdefault(f"{job.split}:{job.fold_key}", songs) != songs:
-            raise MerZooError(f"{run}: its test songs differ from the other runs of {job.fold_key} ({job.split})")
+        if folds.setdefault(f"{job.task}:{job.split}:{job.fold_key}", songs) != songs:
+            raise MerZooError(f"{run}: its test songs differ from the other {job.task} runs of {job.fold_key}")
     return folds
 
 

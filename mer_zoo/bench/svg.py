@@ -19,9 +19,8 @@ _BLUE, _RED, _GREY = "#3b6ea5", "#c0392b", "#999"
 
 
 def _scale(low: float, high: float, a: float, b: float) -> tuple[float, float, float]:
-    """A linear map of [low, high] onto pixels [a, b]: returns (low, span, pixel span) with a non-zero span."""
-    span = (high - low) or 1.0
-    return low, span, b - a
+    """An axis from data [low, high] onto pixels [a, b]: (low, data span never 0, pixel span)."""
+    return low, (high - low) or 1.0, b - a
 
 
 def _text(x: float, y: float, text: str, anchor: str = "start", size: int = 11, turn: bool = False) -> str:
