@@ -208,13 +208,18 @@ def test_leaderboard_numbers_are_the_fold_runs_own(bench_out: dict[str, Any]) ->
     assert "| cnn_small |" in (out / "leaderboard.md").read_text()
 
 
-def test_report_of_a_bench_run(bench_out: dict[str, Any], tmp_path: Path) -> None:
+def test_report_of_a_bench_run(
+    bench_out: dict[str, Any], tmp_path: Path, cli: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = next((bench_out["out"] / RUNS_DIR).glob("window--mel--cnn_small--*fold1of3/*"))
     page = report(run, tmp_path / "report.html").read_text()
     assert "the 10 worst songs" in page and page.count("<svg") == 3  # VA plane, errors, curves
     assert "baseline_mse" in page and "vs_baseline" in page
     with pytest.raises(InputError, match="neither a finished run"):
         report(tmp_path)
+    assert cli(["report", run, "--out", tmp_path / "cli.html"]) == 0 and (tmp_path / "cli.html").exists()
+    assert cli(["report", tmp_path / "nope"]) == 2
+    assert capsys.readouterr().err.strip().endswith("no such run or cv folder")
 
 
 # --- the page in a browser ---------------------------------------------------------------------

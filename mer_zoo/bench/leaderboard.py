@@ -76,7 +76,7 @@ def _row(task_name: str, runs: Mapping[str, Path], planned: int, device: str) ->
         "folds_planned": planned,
         "complete": len(runs) == planned,
         "pooled": None if songs is None else _interval(bootstrap_interval(songs["error"], songs["weight"])),
-        "song_errors": [] if songs is None else songs[["song_id", "error"]].round(6).values.tolist(),
+        "song_errors": [] if songs is None else [[int(s), round(float(e), 6)] for s, e in zip(songs["song_id"], songs["error"])],
         "_songs": songs,
     }  # fmt: skip
 
@@ -90,6 +90,7 @@ def _best_predictions(runs: Mapping[str, Path], device: str) -> list[dict[str, A
 def _group(
     task_name: str, runs: Mapping[str, dict[str, Path]], planned: Mapping[str, int], device: str
 ) -> dict[str, Any]:
+    """One (task, set, split) group: every planned model's row, the best, paired tests and ranks."""
     task = get_task(task_name)
     rows = {model: _row(task_name, runs.get(model, {}), planned[model], device) for model in planned}
     done = {m: r for m, r in rows.items() if r["folds_done"]}
