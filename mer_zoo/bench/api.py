@@ -34,7 +34,10 @@ def bench(
     overwrite: bool = False,
     on_progress: Callable[[int, int, str], None] | None = None,
 ) -> BenchResult:
-    """Run the bench into ``base.out``; returns the page's path, the plan and the missing runs' keys."""
+    """Run the bench into ``base.out`` (fold ``I`` of ``folds`` trains with ``--split SPLIT:I/K``).
+
+    Returns the page's path, the plan and the keys of the runs ``max_minutes`` left missing.
+    """
     out = base.out
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: not a folder")
