@@ -9,7 +9,7 @@ DEMO_SONGS ?= 120
 # Optional extras: mkl = Intel MKL's FFT for the mel (x86-64 only; `make install EXTRAS=dev` skips it)
 EXTRAS ?= dev,mkl
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench browser clean
 
 install: $(STAMP)
 
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml plugins/mer-zoo-example/pyproject.toml
 
 demo: install
 	$(BIN)/mer-zoo demo-data $(DEMO_DIR)/deam --songs $(DEMO_SONGS) --seed 0
-	rm -rf $(DEMO_DIR)/features.h5 $(DEMO_DIR)/features.h5.partial $(DEMO_DIR)/runs
+	rm -rf $(DEMO_DIR)/features.h5 $(DEMO_DIR)/features.h5.partial $(DEMO_DIR)/runs $(DEMO_DIR)/bench
 	$(BIN)/mer-zoo build-features --root $(DEMO_DIR)/deam --out $(DEMO_DIR)/features.h5 --no-progress
 	$(BIN)/mer-zoo info $(DEMO_DIR)/features.h5
 	$(BIN)/mer-zoo train --model mean --features $(DEMO_DIR)/features.h5 --out $(DEMO_DIR)/runs
@@ -37,15 +37,25 @@ demo: install
 	$(BIN)/mer-zoo predict $(DEMO_DIR)/runs/cnn_small-* $$(ls $(DEMO_DIR)/deam/DEAM_audio/MEMD_audio/*.mp3 | head -n 2) \
 		--out $(DEMO_DIR)/two.csv --overwrite --no-progress --plot $(DEMO_DIR)/va.png
 	$(BIN)/mer-zoo compare $(DEMO_DIR)/runs/* --markdown $(DEMO_DIR)/leaderboard.md
+	$(BIN)/mer-zoo bench --features $(DEMO_DIR)/features.h5 --models ridge,cnn_small --tasks window \
+		--folds 3 --epochs 3 --out $(DEMO_DIR)/bench
+	@echo "bench page: $(DEMO_DIR)/bench/leaderboard.html (open it in a browser)"
 
 # The suite: lint and format check (ruff), types (mypy on mer_zoo/), then the tests.
-test: install lint
+test: install browser lint
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check mer_zoo tests benchmarks plugins
 	$(BIN)/ruff format --check mer_zoo tests benchmarks plugins
 	$(BIN)/mypy
+
+# The bench page's tests open it in headless Chromium (Debian's `chromium`), installed here when
+# absent (as root, or `make test SUDO=sudo`); where it cannot be installed those tests skip.
+SUDO ?=
+browser:
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && $(SUDO) apt-get update -q && \
+		$(SUDO) apt-get install -y -q chromium; } || echo "chromium not installed: the page tests will skip"
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("splits", "augment", "batch", "data", "tasks", "models", "plots"),
     ("runs",),
     ("training", "compare"),
+    ("bench",),
     ("evaluate", "predict"),
     ("cli",),
 ]
