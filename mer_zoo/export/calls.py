@@ -10,6 +10,7 @@ is never imported), a TorchScript ``.pt`` with ``torch.jit``.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,7 +76,9 @@ class TorchScriptCall(TorchCall):
         import torch
 
         try:
-            module = torch.jit.load(str(path), map_location=device).eval()
+            with warnings.catch_warnings():  # torch.jit is deprecated in favour of torch.export: still the file format
+                warnings.simplefilter("ignore", DeprecationWarning)
+                module = torch.jit.load(str(path), map_location=device).eval()
         except Exception as err:  # a truncated archive, a foreign file: one line either way
             raise InputError(f"{path}: not a readable TorchScript model ({describe(err)[:200]})") from None
         super().__init__(module, device, None, batch_size)

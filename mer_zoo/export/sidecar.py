@@ -67,8 +67,8 @@ def read_sidecar(model_file: Path) -> tuple[dict[str, Any], PredictSpec]:
         )
     if data.get("model_sha256") != file_sha256(model_file):
         raise InputError(
-            f"{model_file}: does not match its sidecar {path.name} (SHA-256 differs): the file was changed "
-            "or the sidecar belongs to another export"
+            f"{model_file}: its bytes differ from those its sidecar {path.name} records (SHA-256): the file is "
+            "damaged or was changed, or the sidecar belongs to another export"
         )
     if not isinstance(data.get("prediction"), dict):
         raise InputError(f"{path}: not a mer-zoo export sidecar (no prediction settings)")
