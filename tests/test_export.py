@@ -249,7 +249,7 @@ def _foreign(path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        ("truncated", "its bytes differ from those its sidecar records"),
+        ("truncated", "its bytes differ from those its sidecar model.onnx.json records"),
         ("corrupt", "not a readable ONNX model"),
         ("foreign", "not a mer-zoo export: it takes x"),
         ("no sidecar", "its sidecar model.onnx.json is missing"),
