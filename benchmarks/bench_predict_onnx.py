@@ -7,7 +7,10 @@ process, run alternately for the two sources, ``--repeats`` times; medians are r
 - the Python API: ``from mer_zoo import Predictor`` (import), ``Predictor(source)`` (load), the
   first ``predict(song)`` on a 45-s song, and the process's peak resident memory;
 - the command: ``mer-zoo predict SOURCE song.mp3`` from launch to exit (two Dask workers
-  decode and featurise), and the peak resident memory of its largest process.
+  decode and featurise, the model runs in the command's process), and that process's peak
+  resident memory.
+
+Peak memory is ``VmHWM`` of ``/proc/self/status``, which starts afresh at exec.
 
     .venv/bin/python benchmarks/bench_predict_onnx.py [--repeats 5] [--runs RUN_DIR ... --song SONG]
 """
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 
 _API = """
-import resource, sys, time, json
+import sys, time, json
 t0 = time.perf_counter()
 from mer_zoo import Predictor
 t1 = time.perf_counter()
@@ -34,7 +36,29 @@ t2 = time.perf_counter()
 rows = p.predict(sys.argv[2])
 t3 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_s": t3 - t2, "rows": len(rows),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "torch": "torch" in sys.modules}))
+                  "peak_mb": peak_mb(), "torch": "torch" in sys.modules}))
+"""
+# The peak resident memory of this process's own image: /proc's VmHWM starts afresh at exec
+# (getrusage's ru_maxrss does not: a child starts from its parent's size at the fork).
+_PEAK = """
+def peak_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+"""
+# `mer-zoo predict ...` in this process (as the `mer-zoo` script runs it), then its peak memory into a file.
+_CLI = """
+import os, sys
+if __name__ == "__main__":
+    from mer_zoo.cli import main
+    code = 0
+    try:
+        main(sys.argv[2:])
+    except SystemExit as done:
+        code = done.code or 0
+    with open(sys.argv[1], "w") as out:
+        out.write(str(peak_mb()))
+    sys.stdout.flush()
+    os._exit(code)
 """
 
 
@@ -63,7 +87,7 @@ def measure_api(source: Path, song: Path) -> dict[str, float]:
     """One fresh process: import, load, first prediction, peak memory; and its whole wall time."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", _API, str(source), str(song)], check=True, capture_output=True, text=True
+        [sys.executable, "-c", _PEAK + _API, str(source), str(song)], check=True, capture_output=True, text=True
     )
     report = json.loads(done.stdout.splitlines()[-1])
     report["process_s"] = time.perf_counter() - start
@@ -71,15 +95,13 @@ def measure_api(source: Path, song: Path) -> dict[str, float]:
 
 
 def measure_cli(source: Path, song: Path, out: Path) -> dict[str, float]:
-    """``mer-zoo predict SOURCE song`` from launch to exit, and the peak memory of its largest process."""
-    args = [_mer_zoo(), "predict", str(source), str(song), "--out", str(out), "--overwrite", "--no-progress"]
+    """``mer-zoo predict SOURCE song`` from launch to exit, and the peak memory of its main process."""
+    script, peak = out.with_name("cli.py"), out.with_name("peak.txt")
+    script.write_text(_PEAK + _CLI)
+    args = ["predict", str(source), str(song), "--out", str(out), "--overwrite", "--no-progress", "--device", "cpu"]
     start = time.perf_counter()
-    child = subprocess.Popen([*args, "--device", "cpu"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"mer-zoo predict failed: {child.stderr.read().decode() if child.stderr else ''}")
-    return {"cli_s": wall, "cli_peak_mb": usage.ru_maxrss / 1024}
+    subprocess.run([sys.executable, str(script), str(peak), *args], check=True, capture_output=True)
+    return {"cli_s": time.perf_counter() - start, "cli_peak_mb": float(peak.read_text())}
 
 
 def main() -> None:

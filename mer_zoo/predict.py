@@ -35,7 +35,6 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "Predictions",
     "Predictor",
-    "load_predictor",
     "predict",
     "predict_file",
     "rows_of",
@@ -79,11 +78,6 @@ class Predictor:
         """The scale of the predicted values, e.g. ``[-1, 1]`` (DEAM's dynamic labels) or ``[1, 9]`` (static)."""
         return self.spec.scale
 
-    @property
-    def columns(self) -> list[str]:
-        """The columns of the task's rows."""
-        return list(PREDICTION_COLUMNS[self.task])
-
     def predict(
         self, audio: str | os.PathLike[str] | np.ndarray, sr: int | None = None, *, name: str = "array"
     ) -> pd.DataFrame:
@@ -103,11 +97,6 @@ class Predictor:
         y = to_mono(audio, sr, self.spec.windows.sample_rate)
         features, starts = extract_samples(y, self.spec.windows, [self.extractor], name)
         return rows_of(self, name, features, starts)
-
-
-def load_predictor(source: str | os.PathLike[str], *, device: str = "auto", batch_size: int = 64) -> Predictor:
-    """Load a run folder or an exported model for prediction."""
-    return Predictor(source, device=device, batch_size=batch_size)
 
 
 def _window_outputs(predictor: Predictor, features: np.ndarray) -> np.ndarray:

@@ -193,7 +193,7 @@ class Run:
         return SongSplit.from_dict(self.config["split"])
 
     def normalizer(self) -> Any:
-        """The run's per-mel-bin normaliser (a :class:`mer_zoo.data.Normalizer`)."""
+        """The run's per-mel-bin normaliser (a :class:`mer_zoo.normalize.Normalizer`)."""
         from mer_zoo.normalize import Normalizer
 
         return Normalizer.from_dict(self.config["normalizer"])

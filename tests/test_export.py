@@ -151,19 +151,31 @@ def test_a_static_export_predicts_on_the_static_scale(cli: Cli, tmp_path: Path) 
 
 # --- the ONNX path runs without torch -----------------------------------------------------------
 
-_NO_TORCH = """
+_BLOCKER = """
 import os, sys, traceback
 
-class _NoTorch:
+class _Blocked:
+    # the packages named in $MER_ZOO_TEST_BLOCK cannot be imported; each try is logged with its stack
     def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            with open(os.environ["MER_ZOO_TEST_TORCH_LOG"], "a") as log:
+        if name.split(".")[0] in os.environ["MER_ZOO_TEST_BLOCK"].split(","):
+            with open(os.environ["MER_ZOO_TEST_BLOCK_LOG"], "a") as log:
                 log.write(f"process {os.getpid()} imported {name}:\\n{''.join(traceback.format_stack())}\\n")
-            raise ImportError(f"{name} is blocked in this test")
+            raise ImportError(f"No module named {name!r} (blocked in this test)", name=name)
         return None
 
-sys.meta_path.insert(0, _NoTorch())
+sys.meta_path.insert(0, _Blocked())
 """
+
+
+def _blocking(tmp_path: Path, packages: str) -> tuple[dict[str, str], Path]:
+    """An environment where ``packages`` cannot be imported by a child process nor by its own children; the log of tries."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(_BLOCKER)
+    log = tmp_path / "blocked.log"
+    env = {"PYTHONPATH": str(site), "MER_ZOO_TEST_BLOCK": packages, "MER_ZOO_TEST_BLOCK_LOG": str(log)}
+    return {**os.environ, **env}, log
+
 
 _DRIVER = """
 import json, sys
@@ -188,8 +200,7 @@ def test_predicting_from_onnx_never_imports_torch(
     exports: dict[str, Path], runs: dict[str, Path], demo_root: Path, tmp_path: Path
 ) -> None:
     """Torch is blocked in the process and every process it starts (Dask's workers); streaming, resume and a bad file."""
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "sitecustomize.py").write_text(_NO_TORCH)
+    env, log = _blocking(tmp_path, "torch")
     (tmp_path / "driver.py").write_text(textwrap.dedent(_DRIVER))
     music = tmp_path / "music"
     music.mkdir()
@@ -197,8 +208,7 @@ def test_predicting_from_onnx_never_imports_torch(
     for song in good:
         shutil.copy(song, music / song.name)
     (music / "broken.mp3").write_bytes(b"not an mp3" * 100)
-    log, csv = tmp_path / "torch.log", tmp_path / "p.csv"
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "MER_ZOO_TEST_TORCH_LOG": str(log)}
+    csv = tmp_path / "p.csv"
     done = subprocess.run(
         [sys.executable, str(tmp_path / "driver.py"), str(exports["cnn_small"]), str(csv), str(music), str(good[0])],
         env=env, capture_output=True, text=True, timeout=300,
@@ -216,6 +226,21 @@ def test_predicting_from_onnx_never_imports_torch(
     expected = predict(runs["cnn_small"], [music / s.name for s in good], device="cpu").table
     # the CSV holds 4 decimals: within 1e-4 of the run's rows, plus half a unit of its rounding
     _same_rows(table.sort_values(["file", "window"]).reset_index(drop=True), expected.round(4), atol=1.5e-4)
+
+
+def test_without_the_onnx_extra_one_line_names_it(
+    exports: dict[str, Path], runs: dict[str, Path], songs: list[Path], tmp_path: Path
+) -> None:
+    env, _ = _blocking(tmp_path, "onnx,onnxruntime")
+    mer_zoo = str(Path(sys.executable).with_name("mer-zoo"))
+    for args, needs in (
+        (["predict", exports["ridge"], songs[0], "--out", tmp_path / "p.csv"], "onnxruntime"),
+        (["export", runs["ridge"], "--out", tmp_path / "m.onnx"], "onnx"),
+    ):
+        done = subprocess.run([mer_zoo, *map(str, args)], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert f'needs {needs}: pip install "mer-zoo[onnx]"' in done.stderr
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "m.onnx").exists()
 
 
 # --- bad exports: one line each ----------------------------------------------------------------
