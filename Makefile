@@ -36,6 +36,9 @@ demo: install
 		--out $(DEMO_DIR)/predictions.csv --overwrite --no-progress
 	$(BIN)/mer-zoo predict $(DEMO_DIR)/runs/cnn_small-* $$(ls $(DEMO_DIR)/deam/DEAM_audio/MEMD_audio/*.mp3 | head -n 2) \
 		--out $(DEMO_DIR)/two.csv --overwrite --no-progress --plot $(DEMO_DIR)/va.png
+	$(BIN)/mer-zoo export $(DEMO_DIR)/runs/cnn_small-* --format onnx --out $(DEMO_DIR)/cnn_small.onnx
+	$(BIN)/mer-zoo predict $(DEMO_DIR)/cnn_small.onnx $$(ls $(DEMO_DIR)/deam/DEAM_audio/MEMD_audio/*.mp3 | head -n 2) \
+		--out $(DEMO_DIR)/two_onnx.csv --overwrite --no-progress
 	$(BIN)/mer-zoo compare $(DEMO_DIR)/runs/* --markdown $(DEMO_DIR)/leaderboard.md
 	$(BIN)/mer-zoo bench --features $(DEMO_DIR)/features.h5 --models ridge,cnn_small --tasks window \
 		--folds 3 --epochs 3 --out $(DEMO_DIR)/bench

@@ -10,7 +10,10 @@ recorded settings and normalised with the run's normaliser. What comes out follo
   predicts each frame, a window model's value is held over its window's frames, and frames
   that overlapping windows share get the mean of their predictions.
 
-:func:`load_predictor` loads a run once; :func:`predict_file` is the per-file core.
+The model comes from a run folder or from an export of one (``mer-zoo export``): both carry
+the same prediction settings (:class:`mer_zoo.export.PredictSpec`), and only the model call
+differs (torch, or onnxruntime for an ``.onnx`` file, without importing torch).
+:class:`Predictor` loads one once (the Python API); :func:`predict_file` is the per-file core.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 from mer_zoo.errors import InputError, MerZooError
-from mer_zoo.runs import Run, open_run
 from mer_zoo.scales import parse_scale
 from mer_zoo.tasks import from_model, hold
 
@@ -33,7 +35,6 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "Predictions",
     "Predictor",
-    "load_predictor",
     "predict",
     "predict_file",
     "rows_of",
@@ -47,53 +48,61 @@ PREDICTION_COLUMNS = {
 }
 
 
-@dataclass
 class Predictor:
-    """A run loaded for prediction: its model on a device, normaliser, extractor and task."""
+    """A trained model ready to predict: a run folder (torch) or an exported ``.onnx`` or TorchScript ``.pt`` file.
 
-    run: Run
-    model: Any
-    device: Any
-    normalizer: Any
-    extractor: Any
-    n_frames: int | None
-    batch_size: int = 64
+    Example::
+
+        p = Predictor("runs/crnn-20250101-120000")   # or Predictor("crnn.onnx")
+        p.predict("song.mp3")                       # a DataFrame of the task's rows
+        p.predict(samples, sr=22050)                # a mono or multichannel array
+        p.task, p.scale                             # e.g. "window", "[-1, 1]"
+
+    An ``.onnx`` file runs with onnxruntime: torch is not imported.
+    """
+
+    def __init__(self, source: str | os.PathLike[str], *, device: str = "auto", batch_size: int = 64) -> None:
+        from mer_zoo.export import open_model
+
+        self.source = Path(source)
+        self.spec, self.model = open_model(source, device=device, batch_size=batch_size)
+        self.extractor = self.spec.extractor()
 
     @property
     def task(self) -> str:
-        """The run's task: what one row of its predictions is."""
-        return self.run.task
+        """The task the model was trained for: what one row of its predictions is."""
+        return self.spec.task
 
+    @property
+    def scale(self) -> str:
+        """The scale of the predicted values, e.g. ``[-1, 1]`` (DEAM's dynamic labels) or ``[1, 9]`` (static)."""
+        return self.spec.scale
 
-def load_predictor(run_dir: str | os.PathLike[str], *, device: str = "auto", batch_size: int = 64) -> Predictor:
-    """Open a run and load its ``best.pt`` for prediction."""
-    from mer_zoo.training import resolve_device
-    from mer_zoo.training.setup import model_frames
+    def predict(
+        self, audio: str | os.PathLike[str] | np.ndarray, sr: int | None = None, *, name: str = "array"
+    ) -> pd.DataFrame:
+        """The task's rows for an audio file, or for samples at ``sr`` Hz (``(n,)``, or ``(n, channels)`` / ``(channels, n)``).
 
-    run = open_run(run_dir)
-    dev = resolve_device(device)
-    return Predictor(
-        run, run.build_model("best.pt", dev), dev, run.normalizer(), run.extractor(), model_frames(run), batch_size
-    )
+        Raises:
+            MerZooError: the file cannot be decoded, or the audio is shorter than one window.
+            InputError: samples without ``sr``.
+        """
+        if not isinstance(audio, np.ndarray):
+            return predict_file(self, audio)
+        if sr is None:
+            raise InputError("Predictor.predict: samples need their sample rate, e.g. predict(y, sr=22050)")
+        from mer_zoo.audio import to_mono
+        from mer_zoo.pipeline import extract_samples
+
+        y = to_mono(audio, sr, self.spec.windows.sample_rate)
+        features, starts = extract_samples(y, self.spec.windows, [self.extractor], name)
+        return rows_of(self, name, features, starts)
 
 
 def _window_outputs(predictor: Predictor, features: np.ndarray) -> np.ndarray:
     """One file's model outputs on the run's scale: ``(n, 2)``, or ``(n, F, 2)`` (temporal model, dynamic task)."""
-    import torch
-
-    from mer_zoo.data import pool_frames
-    from mer_zoo.training.batches import forward
-
-    values = pool_frames(features) if predictor.run.as_vector else features
-    x = torch.from_numpy(np.ascontiguousarray(predictor.normalizer(values), dtype=np.float32))
-    x = x.unsqueeze(1) if x.ndim == 3 else x
-    step = predictor.batch_size
-    with torch.no_grad():
-        out = [
-            forward(predictor.model, x[i : i + step].to(predictor.device), predictor.n_frames).float().cpu()
-            for i in range(0, len(x), step)
-        ]
-    return from_model(torch.cat(out).numpy(), parse_scale(predictor.run.scale))
+    spec = predictor.spec
+    return from_model(predictor.model(spec.model_input(features)), parse_scale(spec.scale))
 
 
 def _frames_table(name: str, starts: np.ndarray, outputs: np.ndarray, clip_s: float, n_frames: int) -> pd.DataFrame:
@@ -110,28 +119,28 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str]) -> pd.DataF
     """One file's predictions in the run's task's rows; MerZooError when it cannot be decoded or is too short."""
     from mer_zoo.pipeline import extract_file
 
-    features, starts = extract_file(Path(path), predictor.run.feature_config, [predictor.extractor])
+    features, starts = extract_file(Path(path), predictor.spec.windows, [predictor.extractor])
     return rows_of(predictor, str(path), features, starts)
 
 
 def rows_of(predictor: Predictor, name: str, features: dict[str, np.ndarray], starts: np.ndarray) -> pd.DataFrame:
     """The rows of one file whose windows (starting at ``starts``) were already featurised."""
-    config = predictor.run.feature_config
+    spec = predictor.spec
     outputs = _window_outputs(predictor, features[predictor.extractor.name])
     starts = np.asarray(starts, dtype=np.float64)
-    if predictor.task == "dynamic":
-        return _frames_table(name, starts, outputs, config.clip_s, predictor.run.frames_per_window)
-    if predictor.task == "static":
+    if spec.task == "dynamic":
+        return _frames_table(name, starts, outputs, spec.windows.clip_s, spec.frames_per_window)
+    if spec.task == "static":
         mean = outputs.reshape(len(starts), 2).mean(axis=0)
         return pd.DataFrame({"file": [name], "n_windows": [len(starts)], "arousal": [mean[0]], "valence": [mean[1]]})
     return pd.DataFrame({
-        "file": name, "window": np.arange(len(starts)), "start_s": starts, "end_s": starts + config.clip_s,
+        "file": name, "window": np.arange(len(starts)), "start_s": starts, "end_s": starts + spec.windows.clip_s,
         "arousal": outputs[:, 0], "valence": outputs[:, 1],
     })  # fmt: skip
 
 
 def stream(
-    run_dir: str | os.PathLike[str],
+    source: str | os.PathLike[str],
     inputs: Sequence[str | os.PathLike[str]],
     out: Path,
     *,
@@ -148,9 +157,9 @@ def stream(
     from mer_zoo.pipeline import ExtractJob, collect_audio, stream_predictions
 
     files = collect_audio(inputs)
-    predictor = load_predictor(run_dir, device=device)
-    run = predictor.run
-    job = ExtractJob(run.feature_config, (predictor.extractor,), run.frames_per_window)
+    predictor = Predictor(source, device=device)
+    spec = predictor.spec
+    job = ExtractJob(spec.windows, (predictor.extractor,), spec.frames_per_window)
     return stream_predictions(
         files, out, job, lambda name, features, starts: rows_of(predictor, name, features, np.asarray(starts)),
         workers=workers, scheduler=scheduler, progress=progress,
@@ -194,19 +203,17 @@ class Predictions:
 
 
 def predict(
-    run_dir: str | os.PathLike[str],
+    source: str | os.PathLike[str],
     audio_paths: Sequence[str | os.PathLike[str]],
     *,
     device: str = "auto",
     batch_size: int = 64,
 ) -> Predictions:
-    """Predict every file with the run's ``best.pt``, in the rows the run's task gives.
+    """Predict every file with a run's ``best.pt`` or an exported model, in the rows the run's task gives.
 
     A missing file is an InputError before any work; a file that fails to decode (or is
     shorter than one window) is recorded in ``failures`` and the others are still predicted.
     """
-    from mer_zoo.training import use_all_cores
-
     paths = [Path(p) for p in audio_paths]
     if not paths:
         raise InputError("predict needs at least one audio file")
@@ -215,8 +222,8 @@ def predict(
         raise InputError(
             f"{missing[0]}: no such audio file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
-    predictor = load_predictor(run_dir, device=device, batch_size=batch_size)
-    use_all_cores()
+    predictor = Predictor(source, device=device, batch_size=batch_size)
+    predictor.model.use_all_cores()
     frames: list[pd.DataFrame] = []
     failures: list[tuple[str, str]] = []
     for path in paths:
@@ -226,4 +233,4 @@ def predict(
             failures.append((str(path), str(err)))
     columns = PREDICTION_COLUMNS[predictor.task]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    return Predictions(table=table[columns], failures=failures, task=predictor.task, scale=predictor.run.scale)
+    return Predictions(table=table[columns], failures=failures, task=predictor.task, scale=predictor.scale)

@@ -23,12 +23,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError, MerZooError
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: a Run itself is plain JSON
+    import torch
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -55,6 +56,8 @@ def write_json(path: Path, data: Any) -> None:
 
 def state_checksum(state_dict: dict[str, Any]) -> str:
     """SHA-256 over a state dict's names, dtypes, shapes and bytes (detects edited weights)."""
+    import torch
+
     digest = hashlib.sha256()
     for name in sorted(state_dict):
         value = state_dict[name]
@@ -70,6 +73,8 @@ def state_checksum(state_dict: dict[str, Any]) -> str:
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Save ``payload`` (tensors and plain values) with the format tag and a weights checksum, atomically."""
+    import torch
+
     tmp = path.with_name(path.name + ".tmp")
     state = {
         "format": CHECKPOINT_FORMAT,
@@ -83,6 +88,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``; a damaged or foreign file -> MerZooError."""
+    import torch
+
     if not path.is_file():
         raise MerZooError(f"{path}: no such checkpoint")
     try:
@@ -186,8 +193,8 @@ class Run:
         return SongSplit.from_dict(self.config["split"])
 
     def normalizer(self) -> Any:
-        """The run's per-mel-bin normaliser (a :class:`mer_zoo.data.Normalizer`)."""
-        from mer_zoo.data import Normalizer
+        """The run's per-mel-bin normaliser (a :class:`mer_zoo.normalize.Normalizer`)."""
+        from mer_zoo.normalize import Normalizer
 
         return Normalizer.from_dict(self.config["normalizer"])
 

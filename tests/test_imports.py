@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mer_zoo"
-SUBPACKAGES = ("audio", "features", "store", "pipeline")
+SUBPACKAGES = ("audio", "features", "store", "pipeline", "export")
 
 # The data flow, bottom first: a room imports only rooms of its own layer or below.
 LAYERS: list[tuple[str, ...]] = [
     ("version", "errors"),
-    ("registry", "config", "scales", "metrics"),
+    ("registry", "config", "scales", "metrics", "normalize"),
     ("datasets",),
     ("audio",),
     ("features",),
@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("splits", "augment", "batch", "data", "tasks", "models", "plots"),
     ("runs",),
     ("training", "compare"),
-    ("bench",),
+    ("bench", "export"),
     ("evaluate", "predict"),
     ("cli",),
 ]

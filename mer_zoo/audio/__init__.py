@@ -3,6 +3,7 @@
 Pure functions of audio and settings; nothing here knows about stores or Dask.
 
 - :mod:`~mer_zoo.audio.decode`: decode a span, resample, mix down; window start times;
+- :mod:`~mer_zoo.audio.arrays`: samples handed over as an array, mixed down and resampled alike;
 - :mod:`~mer_zoo.audio.windows`: which windows a song has, their labels and 2 Hz frames;
 - :mod:`~mer_zoo.audio.mel_basis`: the Slaney filter bank and working precision both backends share;
 - :mod:`~mer_zoo.audio.melspec`, :mod:`~mer_zoo.audio.melspec_torch`: log-mel of windows.
@@ -10,6 +11,7 @@ Pure functions of audio and settings; nothing here knows about stores or Dask.
 
 from __future__ import annotations
 
+from mer_zoo.audio.arrays import to_mono
 from mer_zoo.audio.decode import load_audio, window_slices, window_starts
 from mer_zoo.audio.mel_basis import mel_filter_bank, mel_plan
 from mer_zoo.audio.melspec import FFT_ENGINES, MEL_BACKENDS, fft_engine, log_mel, log_mel_windows
@@ -44,6 +46,7 @@ __all__ = [
     "plan_windows",
     "resolve_mel_backend",
     "static_windows",
+    "to_mono",
     "window_slices",
     "window_starts",
 ]

@@ -219,7 +219,9 @@ def compare(
 
 @app.command("predict")
 def predict(
-    run_dir: Path = typer.Argument(..., help="A run directory written by `mer-zoo train`."),
+    model: Path = typer.Argument(
+        ..., help="A run directory written by `mer-zoo train`, or a model file written by `mer-zoo export`."
+    ),
     inputs: list[str] = typer.Argument(
         ..., help="Audio files, folders (searched recursively), globs ('music/*.mp3') or @list.txt (a path a line)."
     ),
@@ -229,13 +231,16 @@ def predict(
         help="CSV: a row per window (window run), per file (static), per 0.5 s (dynamic).",
     ),
     plot: Path | None = typer.Option(None, "--plot", help="Draw each song's path on the valence-arousal plane."),
-    device: str = typer.Option("auto", "--device", help="Where the model runs: auto, cpu or cuda."),
+    device: str = typer.Option("auto", "--device", help="Where the model runs: auto, cpu or cuda (.onnx: cpu)."),
     workers: int = typer.Option(2, "--workers", help="Local worker processes that decode and featurise the files."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Use a running Dask cluster (tcp://HOST:PORT)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start --out afresh instead of continuing it."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
-    """Predict arousal and valence for every audio file, in the rows of the run's task; streams into --out."""
+    """Predict arousal and valence for every audio file, in the rows of the run's task; streams into --out.
+
+    MODEL is a run folder (torch) or an exported .onnx (onnxruntime, torch never imported) or .pt (TorchScript).
+    """
     import pandas as pd
 
     from mer_zoo.errors import InputError
@@ -247,16 +252,16 @@ def predict(
         raise InputError(f"--workers must be at least 1, got {workers}")
     if overwrite:
         out.unlink(missing_ok=True)
-    summary = stream(run_dir, inputs, out, device=device, workers=workers, scheduler=scheduler, progress=progress)
+    summary = stream(model, inputs, out, device=device, workers=workers, scheduler=scheduler, progress=progress)
     for path, reason in summary.failures:
         typer.echo(f"mer-zoo predict: error: {reason if path in reason else f'{path}: {reason}'}", err=True)
     if summary.already:
         typer.echo(f"{out}: {summary.already} files were already predicted (skipped; --overwrite starts afresh)")
     if out.is_file() and out.stat().st_size:
-        from mer_zoo.runs import open_run
+        from mer_zoo.export import load_spec
 
-        run = open_run(run_dir)
-        result = Predictions(pd.read_csv(out), task=run.task, scale=run.scale)
+        spec = load_spec(model)
+        result = Predictions(pd.read_csv(out), task=spec.task, scale=spec.scale)
         typer.echo("\n".join(result.summary_lines()))
         typer.echo(f"wrote {out} ({summary.written} files now, {len(summary.failures)} failed)")
         if plot is not None:

@@ -26,6 +26,7 @@ __all__ = [
     "collect_audio",
     "dask_client",
     "extract_file",
+    "extract_samples",
     "extract_song",
     "make_extractors",
     "plan_job",
@@ -49,6 +50,7 @@ _HOME = {
     "collect_audio": "predict_many",
     "dask_client": "cluster",
     "extract_file": "extract",
+    "extract_samples": "extract",
     "extract_song": "extract",
     "make_extractors": "build",
     "plan_job": "build",
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
     from mer_zoo.pipeline.add import add_features, render_add_summary
     from mer_zoo.pipeline.build import build_features, make_extractors, plan_job
     from mer_zoo.pipeline.cluster import ClusterStart, check_reachable, dask_client
-    from mer_zoo.pipeline.extract import ExtractJob, SongResult, extract_file, extract_song, warm_up
+    from mer_zoo.pipeline.extract import ExtractJob, SongResult, extract_file, extract_samples, extract_song, warm_up
     from mer_zoo.pipeline.predict_many import collect_audio, stream_predictions
     from mer_zoo.pipeline.report import BuildSummary, render_summary
     from mer_zoo.pipeline.workers import start_fork_server

@@ -23,6 +23,7 @@ __all__ = [
     "ExtractJob",
     "SongResult",
     "extract_file",
+    "extract_samples",
     "extract_song",
     "extract_songs",
     "warm_up",
@@ -135,13 +136,20 @@ def extract_file(path: Any, windows: FeatureConfig, extractors: Sequence[Extract
     Raises:
         MerZooError: the file cannot be decoded, is shorter than one window, or a set fails.
     """
+    y, _ = load_audio(path, windows.sample_rate)
+    return extract_samples(y, windows, extractors, path)
+
+
+def extract_samples(
+    y: Any, windows: FeatureConfig, extractors: Sequence[Extractor], name: Any
+) -> tuple[dict[str, Any], Any]:
+    """:func:`extract_file` of mono samples ``y`` at ``windows.sample_rate``; ``name`` names them in errors."""
     from mer_zoo.audio import window_starts
 
-    y, _ = load_audio(path, windows.sample_rate)
     starts = window_starts(len(y) / windows.sample_rate, windows, 0.0)
     if len(starts) == 0:
         raise MerZooError(
-            f"{path}: audio ends at {len(y) / windows.sample_rate:.2f} s, shorter than one {windows.clip_s:g}-s window"
+            f"{name}: audio ends at {len(y) / windows.sample_rate:.2f} s, shorter than one {windows.clip_s:g}-s window"
         )
     offsets = [s.start for s in window_slices(starts, 0.0, windows)]
     features = {}
@@ -149,7 +157,7 @@ def extract_file(path: Any, windows: FeatureConfig, extractors: Sequence[Extract
         try:
             features[extractor.name] = extractor.compute(y, offsets, windows)
         except Exception as err:
-            raise MerZooError(f"{path}: feature set {extractor.name!r} failed ({describe(err)})") from None
+            raise MerZooError(f"{name}: feature set {extractor.name!r} failed ({describe(err)})") from None
     return features, starts
 
 
