@@ -5,7 +5,8 @@ aside, and every trial's ``cv`` runs on the others (``TrainConfig.songs``), so n
 see a test song. The objective is the mean, over the folds, of the task's ranking figure on
 each fold's held-out songs (MSE for window and static, RMSE per song for dynamic; lower is
 better). After each fold the running mean goes to Optuna's pruner, which may stop the trial.
-Each trial records the songs its folds used (``songs``) and held out (``held_out``).
+Each trial records the songs its folds used (``songs``) and held out (``held_out``), its
+folder and where it ran (``host:pid``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +105,7 @@ def objective(trial: Any, setup: TuneSetup) -> float:
         raise
     finally:
         trial.set_user_attr("folder", str(folder))
+        trial.set_user_attr("where", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("songs", sorted(songs))
         trial.set_user_attr("held_out", held_out)
         trial.set_user_attr("fold_values", values)

@@ -121,7 +121,7 @@ def _name(key: str, source: str) -> str:
     key = str(key).strip()
     if key.startswith(MODEL_PREFIX) and len(key) > len(MODEL_PREFIX):
         return MODEL_PREFIX + key[len(MODEL_PREFIX) :].replace("-", "_")
-    name = key.lstrip("-").replace("_", "-")
+    name = key.lstrip("-").replace("_", "-").lower()
     if name not in TRAIN_OPTIONS:
         raise InputError(
             f"{source}: unknown option {key!r}: a space tunes train options ({', '.join(TRAIN_OPTIONS)}) "
