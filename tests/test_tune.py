@@ -111,8 +111,8 @@ def test_the_best_configuration_is_an_ordinary_run_scored_once(
     assert metrics["test"]["n_songs"] == 2
     if tuned["first_tune"]["best"]["trial"] == record["best"]["trial"]:
         assert tuned["first_tune"]["run"] == record["run"]  # an unchanged best is not trained (nor tested) again
-    assert cli(["compare", run]) == 0
-    assert run.name in capsys.readouterr().out
+    assert cli(["compare", run]) == 0 and cli(["report", run]) == 0
+    assert run.name in capsys.readouterr().out and (run / "report.html").is_file()
     trials_csv = (tuned["folder"] / "tune" / record["study"] / "trials.csv").read_text().splitlines()
     assert trials_csv[0] == "trial,state,value,lr,batch-size,folds,seconds" and len(trials_csv) == 6
 

@@ -1,8 +1,9 @@
 """The TensorBoard backend: one event folder per run, nested the way cv folds are nested.
 
 Per epoch: ``loss/train``, ``loss/val``, ``lr``, ``time/epoch_seconds``, ``time/data_seconds``;
-at the end: ``val/*`` and ``test/*`` figures (``test/mse``, ``test/arousal.ccc``...) at the last
-epoch; the run's parameters as a text table (``config``). Writes through torch's SummaryWriter,
+at the end: ``val/*`` and ``test/*`` figures (``test/mse``, ``test/arousal.ccc``...) and
+``run/best_epoch``, ``run/train_seconds`` at the last epoch; the run's parameters as a text
+table (``config``). Writes through torch's SummaryWriter,
 which needs the ``tensorboard`` package.
 """
 
@@ -20,8 +21,9 @@ __all__ = ["TensorBoardTracker", "params_markdown", "tag"]
 
 
 def tag(name: str) -> str:
-    """A final figure's TensorBoard tag: its part becomes the group (``test.arousal.ccc`` -> ``test/arousal.ccc``)."""
-    return name.replace(".", "/", 1) if name.split(".", 1)[0] in ("val", "test", "std") else name
+    """A final figure's TensorBoard tag: its part is the group (``test.arousal.ccc`` -> ``test/arousal.ccc``),
+    figures of the whole run go in ``run/`` (``run/best_epoch``)."""
+    return name.replace(".", "/", 1) if name.split(".", 1)[0] in ("val", "test", "std") else f"run/{name}"
 
 
 def params_markdown(params: Mapping[str, str]) -> str:
