@@ -211,6 +211,9 @@ def test_a_failing_backend_is_dropped_with_a_warning_and_the_others_go_on(capsys
 def test_params_and_uris() -> None:
     params = flat_params({"train": {"lr": 0.01, "model_options": {"dropout": 0.2}}, "split": {"test": list(range(20))}})
     assert params == {"train.lr": "0.01", "train.model_options.dropout": "0.2", "split.test": "[20 items]"}
-    assert tracking_uri("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
-    assert tracking_uri("mlruns") == Path("mlruns").resolve().as_uri()
+    assert tracking_uri("mlruns") == tracking_uri("file:mlruns") == Path("mlruns").resolve().as_uri()
+    assert tracking_uri("sqlite:///m.db") == f"sqlite:///{Path('m.db').resolve()}"
+    assert tracking_uri("file:/tmp/m") == "file:/tmp/m" and tracking_uri("http://host:5000") == "http://host:5000"
+    spec = TrackingSpec(tensorboard="tb", mlflow="mlruns").absolute()
+    assert spec.tensorboard == str(Path("tb").resolve()) and spec.mlflow == Path("mlruns").resolve().as_uri()
     assert open_tracker(TrackingSpec()) is open_tracker(None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -242,7 +243,8 @@ def two_workers(tmp_path: Path) -> Any:
     scheduler = subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                                  stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
     worker = subprocess.Popen([BIN / "dask", "worker", f"tcp://127.0.0.1:{port}", "--nworkers", "2", "--nthreads", "1",
-                               "--no-dashboard", "--host", "127.0.0.1"], stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+                               "--no-dashboard", "--host", "127.0.0.1"], stdout=log, stderr=subprocess.STDOUT, env=env,
+                              start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -253,13 +255,14 @@ def two_workers(tmp_path: Path) -> Any:
     try:
         yield f"tcp://127.0.0.1:{port}"
     finally:
-        for process in (worker, scheduler):
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker processes and their nannies: nothing to save
+        worker.wait()
+        scheduler.terminate()
+        try:
+            scheduler.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            scheduler.kill()
+            scheduler.wait()
         log.close()
 
 

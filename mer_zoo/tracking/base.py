@@ -42,6 +42,16 @@ class TrackingSpec:
         """Whether any backend is asked for."""
         return bool(self.tensorboard or self.mlflow)
 
+    def absolute(self) -> TrackingSpec:
+        """The same places with absolute paths (for processes started in other folders)."""
+        from mer_zoo.tracking.mlflow_tracker import tracking_uri
+
+        return TrackingSpec(
+            tensorboard=str(Path(self.tensorboard).resolve()) if self.tensorboard else None,
+            mlflow=tracking_uri(self.mlflow) if self.mlflow else None,
+            experiment=self.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME"),
+        )
+
 
 class Tracker:
     """One tracked run (or the root); this base class tracks nothing, the backends override its hooks."""

@@ -25,8 +25,14 @@ _BATCH = 100  # MlflowClient.log_batch takes at most 100 params (and 1000 metric
 
 
 def tracking_uri(text: str) -> str:
-    """``text`` as a tracking URI: a URI (``file:``, ``sqlite:``, ``http:``...) as given, a plain path as a ``file:`` URI."""
+    """``text`` as a tracking URI: a plain path as a ``file:`` URI, a relative ``file:`` or ``sqlite:///``
+    path made absolute, any other URI (``sqlite:////abs``, ``http:``...) as given."""
     text = text.strip()
+    for prefix in ("sqlite:///", "file:"):
+        rest = text[len(prefix) :]
+        if text.startswith(prefix) and rest and not rest.startswith("/") and rest != ":memory:":
+            path = Path(rest).expanduser().resolve()
+            return path.as_uri() if prefix == "file:" else f"{prefix}{path}"
     if ":" in text and not Path(text).drive:
         return text
     return Path(text).expanduser().resolve().as_uri()

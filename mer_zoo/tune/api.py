@@ -58,11 +58,13 @@ def _open_study(name: str, url: str, settings: dict[str, Any], prune: bool) -> A
     recorded = study_settings(study)
     if recorded is None and not study.trials:
         study.set_user_attr("settings", settings)
+    elif recorded is None:
+        raise InputError(f"study {name!r} in {url} was not made by mer-zoo tune: give another --study")
     elif recorded != json.loads(json.dumps(settings)):
-        mine, theirs = settings.get("fixed", {}), (recorded or {}).get("fixed", {})
-        keys = sorted({k for k in {**settings, **(recorded or {})} if k != "fixed" and settings.get(k) != (recorded or {}).get(k)}
-                      | {f"--{k}" for k in {**mine, **theirs} if mine.get(k) != theirs.get(k)})  # fmt: skip
-        raise InputError(f"study {name!r} in {url} was made with other settings ({', '.join(keys) or 'not by mer-zoo'}): "
+        mine, theirs = settings["fixed"], recorded.get("fixed", {})
+        keys = [k for k in settings if k != "fixed" and settings[k] != recorded.get(k)]
+        keys += [f"--{k.replace('_', '-')}" for k in sorted({**mine, **theirs}) if mine.get(k) != theirs.get(k)]
+        raise InputError(f"study {name!r} in {url} was made with other settings ({', '.join(keys)}): "
                          "give the same options, or another --study")  # fmt: skip
     return study
 
@@ -95,6 +97,7 @@ def tune(
     console = console or make_console()
     space = load_space(Path(space_path))
     out = base.out.resolve()
+    tracking = tracking.absolute() if tracking is not None else None  # workers resolve paths from their own folder
     open_tracker(tracking)  # a missing package or a tracking URI that does not answer fails now
     setup, settings = prepare(base, space, folds, lambda name: out / (study or name), tracking)
     name = study or settings["name"]
@@ -143,6 +146,9 @@ def _finish(
         raise MerZooError(f"study {name}: no trial completed ({len(records)} tried); see {setup.folder / 'trials.csv'}")
     best = study.best_trial
     console.print(trials_table(frame, setup.figure, best.number))
+    if finished(study) < trials:
+        console.print(f"{trials - finished(study)} trials short of {trials} (failed ones do not count): the same "
+                      "command runs them", highlight=False)  # fmt: skip
     best_record = {"trial": best.number, "value": best.value, "params": dict(best.params)}
     console.print(f"best: trial {best.number}, mean {setup.figure} {best.value:.4f} over {setup.folds} folds "
                   f"({params_text(best.params)})", highlight=False)  # fmt: skip

@@ -28,7 +28,12 @@ from mer_zoo.tracking import TrackingSpec, open_tracker
 from mer_zoo.training import TrainConfig, cross_validate
 from mer_zoo.tune.space import SearchSpace, split_params
 
-__all__ = ["TuneSetup", "objective", "trial_config"]
+__all__ = ["TRIAL_ERRORS", "TuneSetup", "objective", "trial_config"]
+
+# What fails one trial, recorded (state FAIL, user attribute ``error``) while the study goes on:
+# our own errors, and a configuration the model or the device cannot take (CUDA out of memory
+# is a RuntimeError, a model's own refusal of a value a ValueError).
+TRIAL_ERRORS = (MerZooError, RuntimeError, ValueError, ArithmeticError)
 
 
 @dataclass(frozen=True)
@@ -100,8 +105,8 @@ def objective(trial: Any, setup: TuneSetup) -> float:
                        on_fold=after_fold)  # fmt: skip
     except Stopped as stop:
         raise optuna.TrialPruned(str(stop)) from None
-    except MerZooError as err:
-        trial.set_user_attr("error", describe(err))
+    except TRIAL_ERRORS as err:
+        trial.set_user_attr("error", describe(err)[:500])
         raise
     finally:
         trial.set_user_attr("folder", str(folder))

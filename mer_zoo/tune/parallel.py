@@ -14,7 +14,7 @@ from typing import Any
 
 from mer_zoo.errors import InputError, MerZooError, describe
 from mer_zoo.pipeline.cluster import check_reachable
-from mer_zoo.tune.objective import TuneSetup, objective
+from mer_zoo.tune.objective import TRIAL_ERRORS, TuneSetup, objective
 from mer_zoo.tune.report import FINISHED, trial_record
 
 __all__ = ["run_on_cluster", "worker_trial"]
@@ -37,7 +37,7 @@ def worker_trial(
     done: list[dict[str, Any]] = []
     states = tuple(getattr(optuna.trial.TrialState, s) for s in FINISHED)
     loaded.optimize(
-        lambda trial: objective(trial, setup), n_trials=1, catch=(MerZooError,),
+        lambda trial: objective(trial, setup), n_trials=1, catch=TRIAL_ERRORS,
         callbacks=[MaxTrialsCallback(trials, states=states), lambda _, t: done.append(trial_record(t))],
     )  # fmt: skip
     return done[0] if done else None

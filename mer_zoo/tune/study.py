@@ -30,7 +30,7 @@ from mer_zoo.splits import parse_split
 from mer_zoo.tasks import get_task
 from mer_zoo.tracking import TrackingSpec
 from mer_zoo.training import TrainConfig, check_run
-from mer_zoo.tune.objective import TuneSetup, objective, trial_config
+from mer_zoo.tune.objective import TRIAL_ERRORS, TuneSetup, objective, trial_config
 from mer_zoo.tune.report import FINISHED, trial_record
 from mer_zoo.tune.space import TRAIN_OPTIONS, SearchSpace
 
@@ -119,7 +119,7 @@ def run_trials(study: Any, setup: TuneSetup, trials: int, on_trial: Callable[[di
     study.optimize(
         lambda trial: objective(trial, setup),
         n_trials=missing,
-        catch=(MerZooError,),
+        catch=TRIAL_ERRORS,
         callbacks=[MaxTrialsCallback(trials, states=states), lambda _, t: on_trial(trial_record(t))],
     )
 
