@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError", "MerZooError", "describe", "one_line"]
+__all__ = ["InputError", "MerZooError", "Stopped", "describe", "one_line"]
 
 
 class MerZooError(Exception):
@@ -15,6 +15,10 @@ class InputError(MerZooError):
     """Bad arguments or paths found before any work starts; the CLI exits 2."""
 
     exit_code = 2
+
+
+class Stopped(Exception):
+    """A run ended early on purpose (a pruned tuning trial), not by a failure: trackers mark it killed."""
 
 
 def one_line(text: str) -> str:

@@ -12,7 +12,7 @@ with their (population) std, next to the same figures pooled over every frame.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ __all__ = [
     "DIMENSIONS",
     "ccc",
     "dimension_metrics",
+    "flatten",
     "mean_std",
     "metrics_block",
     "mse",
@@ -136,6 +137,18 @@ def metrics_block(
     for i, name in enumerate(DIMENSIONS):
         block[name] = {k: _finite_or_none(v) for k, v in dimension_metrics(t[:, i], p[:, i]).items()}
     return block
+
+
+def flatten(block: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Every number of a metrics block under its dotted path (``arousal.per_song.rmse.mean``)."""
+    out: dict[str, float] = {}
+    for key, value in block.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, path + "."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[path] = float(value)
+    return out
 
 
 def mean_std(values: Sequence[float] | np.ndarray) -> dict[str, Any]:

@@ -27,8 +27,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("pipeline",),
     ("splits", "augment", "batch", "data", "tasks", "models", "plots"),
     ("runs",),
+    ("tracking",),
     ("training", "compare"),
-    ("bench", "export"),
+    ("bench", "export", "tune"),
     ("evaluate", "predict"),
     ("cli",),
 ]

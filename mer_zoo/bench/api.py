@@ -13,6 +13,7 @@ from mer_zoo.bench.render_md import leaderboard_markdown
 from mer_zoo.bench.run import run_bench
 from mer_zoo.errors import InputError
 from mer_zoo.runs import write_json
+from mer_zoo.tracking import NO_TRACKING, Tracker, flat_params
 from mer_zoo.training import TrainConfig
 
 __all__ = ["BenchResult", "bench"]
@@ -33,10 +34,13 @@ def bench(
     max_minutes: float | None = None,
     overwrite: bool = False,
     on_progress: Callable[[int, int, str], None] | None = None,
+    tracker: Tracker = NO_TRACKING,
 ) -> BenchResult:
     """Run the bench into ``base.out`` (fold ``I`` of ``folds`` trains with ``--split SPLIT:I/K``).
 
     Returns the page's path, the plan and the keys of the runs ``max_minutes`` left missing.
+    Tracked, the bench is a parent run and each run it trains is a child (finished runs a
+    resumed bench skips were tracked when they ran).
     """
     out = base.out
     if out.exists() and not out.is_dir():
@@ -47,10 +51,16 @@ def bench(
     if overwrite and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    finished, missing = run_bench(plan, base, out, max_minutes=max_minutes, on_progress=on_progress)
-    board = build_leaderboard(plan, finished, missing, command=command, store=base.features, device=base.device)
-    write_json(out / LEADERBOARD_FILE, board)
-    (out / "leaderboard.md").write_text(leaderboard_markdown(board))
-    page = out / "leaderboard.html"
-    page.write_text(leaderboard_html(board))
+    params = {"bench": {"models": ",".join(models), "tasks": ",".join(tasks), "sets": ",".join(sets), "folds": folds,
+                        "seeds": ",".join(map(str, seeds)), "split": split, "command": command},
+              "train": base.to_dict(), "run_dir": str(out.resolve())}  # fmt: skip
+    with tracker.run(f"bench-{out.resolve().name}", flat_params(params)) as tracked:
+        finished, missing = run_bench(plan, base, out, max_minutes=max_minutes, on_progress=on_progress,
+                                      tracker=tracked)  # fmt: skip
+        board = build_leaderboard(plan, finished, missing, command=command, store=base.features, device=base.device)
+        write_json(out / LEADERBOARD_FILE, board)
+        (out / "leaderboard.md").write_text(leaderboard_markdown(board))
+        page = out / "leaderboard.html"
+        page.write_text(leaderboard_html(board))
+        tracked.final({}, 0, [out / LEADERBOARD_FILE, out / "leaderboard.md", page])
     return page, plan, board["missing"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mer_zoo.bench.plan import BenchJob, BenchPlan
 from mer_zoo.bench.songs import scored_songs
+from mer_zoo.tracking import NO_TRACKING, Tracker
 from mer_zoo.training import TrainConfig, train
 
 __all__ = ["RUNS_DIR", "finished_run", "run_bench"]
@@ -37,6 +38,7 @@ def run_bench(
     *,
     max_minutes: float | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
+    tracker: Tracker = NO_TRACKING,
 ) -> tuple[dict[BenchJob, Path], list[BenchJob]]:
     """Train every job of ``plan`` not yet finished under ``out``; returns the finished runs and the missing jobs."""
     runs_root = Path(out) / RUNS_DIR
@@ -61,7 +63,7 @@ def run_bench(
                 base, model=job.model, task=job.task, feature_set=job.feature_set, seed=job.seed,
                 split=job.split_spec, out=folder,
             )  # fmt: skip
-            done = train(config, progress=False, console=quiet)
+            done = train(config, progress=False, console=quiet, tracker=tracker)
             scored_songs(done, device=base.device)
         finished[job] = done
     if on_progress:

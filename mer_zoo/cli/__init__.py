@@ -21,7 +21,14 @@ def __getattr__(name: str) -> Any:
 
 
 def _app() -> Any:
-    from mer_zoo.cli import bench_commands, data_commands, export_commands, model_commands, report_commands  # noqa: F401  (they register the commands)
+    from mer_zoo.cli import (  # noqa: F401  (they register the commands)
+        bench_commands,
+        data_commands,
+        export_commands,
+        model_commands,
+        report_commands,
+        tune_commands,
+    )
     from mer_zoo.cli.typer_app import app
 
     return app

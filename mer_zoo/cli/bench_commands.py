@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from mer_zoo.cli import tracking_options
 from mer_zoo.cli.typer_app import app
 
 
@@ -35,6 +36,8 @@ def bench(
     max_minutes: float | None = typer.Option(None, "--max-minutes", help="Launch no new run after this many minutes."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh instead of resuming the bench in --out."),
     out: Path = typer.Option(Path("bench"), "--out", help="Folder of the bench (runs/, leaderboard.*)."),
+    tensorboard: Path | None = tracking_options.TENSORBOARD,
+    mlflow: str | None = tracking_options.MLFLOW,
 ) -> None:
     """Every model x task x set that fit, on the same song folds: leaderboard.json, .md and .html."""
     from rich.progress import Progress
@@ -50,6 +53,7 @@ def bench(
     base = TrainConfig(model="mean", features=features, out=out, epochs=epochs, batch_size=batch_size, lr=lr,
                        device=device)  # fmt: skip
     command = "mer-zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    tracker = tracking_options.tracker(tensorboard, mlflow)
     with Progress(transient=False) as bar:
         task = bar.add_task("bench", total=None)
 
@@ -58,7 +62,7 @@ def bench(
 
         page, plan, missing = run(base, models=_names(models), tasks=_names(tasks), sets=_names(sets), folds=folds,
                                   split=split, seeds=seed_list, command=command, max_minutes=max_minutes, overwrite=overwrite,
-                                  on_progress=show)  # fmt: skip
+                                  on_progress=show, tracker=tracker)  # fmt: skip
     for model, task_name, set_name, reason in plan.skipped:
         typer.echo(f"skipped {model} x {task_name} x {set_name}: {reason}")
     if missing:

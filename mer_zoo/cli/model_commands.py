@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from mer_zoo.cli import tracking_options
 from mer_zoo.cli.options import model_options
 from mer_zoo.cli.typer_app import app, reporting_plugin_warnings
 
@@ -86,10 +87,13 @@ def train(
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue an interrupted run directory from its last.pt."
     ),
+    tensorboard: Path | None = tracking_options.TENSORBOARD,
+    mlflow: str | None = tracking_options.MLFLOW,
 ) -> None:
     """Train a model on a feature store into a run directory, and score it against the mean baseline."""
     from mer_zoo.errors import InputError
 
+    tracker = tracking_options.tracker(tensorboard, mlflow)
     if resume is not None:
         from mer_zoo.runs import open_run
         from mer_zoo.training import resume as resume_run
@@ -97,7 +101,7 @@ def train(
         run = open_run(resume)
         if model is not None and model.lower() != run.model_name:
             raise InputError(f"--resume {resume}: the run trains {run.model_name!r}, not {model!r}")
-        path = resume_run(run.path, epochs=epochs)
+        path = resume_run(run.path, epochs=epochs, tracker=tracker)
     else:
         if model is None:
             raise InputError("--model is required (or --resume RUN_DIR); list models with `mer-zoo models`")
@@ -110,7 +114,7 @@ def train(
             weight_decay=weight_decay, seed=seed, device=device, split=split, patience=patience, schedule=schedule,
             num_workers=workers, augment=augment, feature_set=feature_set,
         )  # fmt: skip
-        path = train_run(config)
+        path = train_run(config, tracker=tracker)
     typer.echo(f"run: {path}")
 
 
@@ -141,6 +145,8 @@ def cv(
         "mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."
     ),
     opt: list[str] = typer.Option([], "--opt", help="Model option KEY=VALUE (repeatable), passed to the builder."),
+    tensorboard: Path | None = tracking_options.TENSORBOARD,
+    mlflow: str | None = tracking_options.MLFLOW,
 ) -> None:
     """Cross-validate a model by song: one run per fold, and cv.json with mean ± std over folds."""
     from mer_zoo.errors import InputError
@@ -153,7 +159,7 @@ def cv(
         weight_decay=weight_decay, seed=seed, device=device, patience=patience, schedule=schedule,
         num_workers=workers, augment=augment, feature_set=feature_set,
     )  # fmt: skip
-    path = cross_validate(config, folds)
+    path = cross_validate(config, folds, tracker=tracking_options.tracker(tensorboard, mlflow))
     typer.echo(f"cv: {path} ({path / 'cv.json'})")
 
 

@@ -18,10 +18,12 @@ from mer_zoo.training.console import make_console, summary_table
 from mer_zoo.training.cv import cross_validate
 from mer_zoo.training.runner import resume, train
 from mer_zoo.training.runtime import resolve_device, use_all_cores
+from mer_zoo.training.setup import check_run
 
 __all__ = [
     "SCHEDULES",
     "TrainConfig",
+    "check_run",
     "cross_validate",
     "evaluate_model",
     "make_console",

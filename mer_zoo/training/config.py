@@ -46,10 +46,13 @@ class TrainConfig:
     feature_set: str = "mel"
     task: str = "window"
     model_options: dict[str, Any] = field(default_factory=dict)
+    songs: list[int] | None = None  # only these songs of the store take part (a tuning study's); None: all
 
     def __post_init__(self) -> None:
         self.features = Path(self.features)
         self.out = Path(self.out)
+        if self.songs is not None:
+            self.songs = sorted({int(s) for s in self.songs})
         self.task = get_task(self.task).name
         if self.patience is None:
             self.patience = default_patience(self.epochs)

@@ -4,6 +4,9 @@ Fold ``i`` of ``k`` is the split ``kfold:i/k`` (:func:`mer_zoo.splits.kfold_spli
 part is the ``i``-th of ``k`` seeded, disjoint song groups, so every song is tested once.
 ``cv.json`` holds, for the validation and test parts, every figure of the folds'
 ``metrics.json`` as ``mean``, population ``std``, ``n`` and the per-fold ``values``.
+
+Tracked, a cv is a parent run with one child run per fold; ``on_fold`` observes each finished
+fold (a tuning study reports it to its pruner, and may stop the cv by raising ``Stopped``).
 """
 
 from __future__ import annotations
@@ -11,34 +14,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mer_zoo.errors import InputError, MerZooError
-from mer_zoo.metrics import mean_std
+from mer_zoo.metrics import flatten, mean_std
 from mer_zoo.runs import open_run, write_json
 from mer_zoo.tasks import get_task, ratio
+from mer_zoo.tracking import NO_TRACKING, Tracker, cv_figures, flat_params
 from mer_zoo.training.config import TrainConfig
 from mer_zoo.training.console import fmt, make_console
 from mer_zoo.training.runner import train
 from mer_zoo.training.setup import new_run_dir
 
-__all__ = ["CV_FILE", "cross_validate", "cv_table", "cv_title", "flatten", "summarise_folds"]
+__all__ = ["CV_FILE", "cross_validate", "cv_table", "cv_title", "summarise_folds"]
 
 CV_FILE = "cv.json"
-
-
-def flatten(block: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Every number of a metrics block under its dotted path (``arousal.per_song.rmse.mean``)."""
-    out: dict[str, float] = {}
-    for key, value in block.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, path + "."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[path] = float(value)
-    return out
 
 
 def summarise_folds(run_dirs: Sequence[Path]) -> dict[str, Any]:
@@ -100,27 +92,41 @@ def cv_table(summary: Mapping[str, Any]) -> Any:
     return table
 
 
-def cross_validate(config: TrainConfig, folds: int, *, progress: bool = True, console: Any = None) -> Path:
+def cross_validate(
+    config: TrainConfig,
+    folds: int,
+    *,
+    progress: bool = True,
+    console: Any = None,
+    tracker: Tracker = NO_TRACKING,
+    on_fold: Callable[[int, Path], None] | None = None,
+) -> Path:
     """Train ``config`` once per fold of a ``folds``-fold split by song; returns the parent folder with ``cv.json``.
 
-    ``config.split`` is ignored: fold ``i`` trains with ``kfold:i/folds`` under ``config.seed``.
+    ``config.split`` is ignored: fold ``i`` trains with ``kfold:i/folds`` under ``config.seed``
+    (over ``config.songs`` when given). ``on_fold(i, run_dir)`` is called after each fold.
     """
     if folds < 2:
         raise InputError(f"--folds must be at least 2, got {folds}")
     console = console or make_console()
     parent = new_run_dir(config.out, f"cv-{config.model.strip().lower()}-{config.task}")
     runs: list[Path] = []
+    params = flat_params({"train": config.to_dict(), "cv": {"folds": folds}, "run_dir": str(parent)})
     try:
-        for fold in range(1, folds + 1):
-            console.print(f"[bold]fold {fold}/{folds}[/bold] ({time.strftime('%H:%M:%S')})")
-            runs.append(train(dataclasses.replace(config, out=parent, split=f"kfold:{fold}/{folds}"),
-                              progress=progress, console=console))  # fmt: skip
+        with tracker.run(parent.name, params) as tracked:
+            for fold in range(1, folds + 1):
+                console.print(f"[bold]fold {fold}/{folds}[/bold] ({time.strftime('%H:%M:%S')})")
+                fold_config = dataclasses.replace(config, out=parent, split=f"kfold:{fold}/{folds}")
+                runs.append(train(fold_config, progress=progress, console=console, tracker=tracked))
+                if on_fold is not None:
+                    on_fold(fold, runs[-1])
+            summary = summarise_folds(runs)
+            write_json(parent / CV_FILE, summary)
+            tracked.final(cv_figures(summary), 0, [parent / CV_FILE])
     except MerZooError:
         if not runs and not any(parent.iterdir()):
             parent.rmdir()  # refused before any fold started: leave nothing behind
         raise
-    summary = summarise_folds(runs)
-    write_json(parent / CV_FILE, summary)
     console.print(cv_title(summary), highlight=False)
     console.print(cv_table(summary))
     return parent

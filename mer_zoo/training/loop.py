@@ -11,6 +11,7 @@ optimiser, scheduler, grad scaler and RNG state, so ``resume`` continues exactly
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,12 @@ def train_epochs(
     resume_from: Path | None,
     progress: bool,
     console: Any,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> pd.DataFrame:
-    """Train ``model`` for the run's epochs (or until early stopping); returns the history."""
+    """Train ``model`` for the run's epochs (or until early stopping); returns the history.
+
+    ``on_epoch`` observes each epoch's history row once it is written (the trackers' hook).
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -142,6 +147,8 @@ def train_epochs(
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                 "rng": rng_state(generator), "best_val": best_val, "bad_epochs": bad_epochs,
             })  # fmt: skip
+            if on_epoch is not None:
+                on_epoch(row)
             console.print(
                 f"epoch {epoch:3d}/{config.epochs}  train {train_loss:.4f}  val {val_loss:.4f}  lr {lr:.2g}  "
                 f"{seconds:.1f}s{'  *best' if improved else ''}",

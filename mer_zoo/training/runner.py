@@ -4,6 +4,9 @@
 (or fits) the model, then scores ``best.pt`` on the validation and test songs against the
 mean baseline in the task's figures (``metrics.json``). ``resume(RUN)`` continues an
 interrupted run from ``last.pt``. The layout is in :mod:`mer_zoo.runs`.
+
+A ``tracker`` (:mod:`mer_zoo.tracking`) observes the run: its config as params, each epoch's
+history row, and at the end the figures of ``metrics.json`` with the run's files.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 
 from mer_zoo.runs import Run, load_checkpoint, open_run, require_same_features, write_json
 from mer_zoo.tasks import from_model, get_task, score
+from mer_zoo.tracking import ARTIFACTS, NO_TRACKING, Tracker, final_figures, flat_params
 from mer_zoo.training.batches import evaluate_model
 from mer_zoo.training.config import TrainConfig
 from mer_zoo.training.console import make_console, summary_table
@@ -30,14 +34,19 @@ from mer_zoo.training.setup import RunData, open_data, start_run
 __all__ = ["resume", "score_run", "train"]
 
 
-def train(config: TrainConfig, *, progress: bool = True, console: Any = None) -> Path:
+def train(config: TrainConfig, *, progress: bool = True, console: Any = None, tracker: Tracker = NO_TRACKING) -> Path:
     """Train ``config.model`` into a new run directory under ``config.out`` and return it."""
     run = start_run(config)
-    return _fit(run, config, resume_from=None, progress=progress, console=console)
+    return _fit(run, config, resume_from=None, progress=progress, console=console, tracker=tracker)
 
 
 def resume(
-    run_dir: str | os.PathLike[str], *, epochs: int | None = None, progress: bool = True, console: Any = None
+    run_dir: str | os.PathLike[str],
+    *,
+    epochs: int | None = None,
+    progress: bool = True,
+    console: Any = None,
+    tracker: Tracker = NO_TRACKING,
 ) -> Path:
     """Continue an interrupted run from its ``last.pt`` up to its (or the given) epoch count."""
     run = open_run(run_dir)
@@ -48,10 +57,13 @@ def resume(
         write_json(run.path / "config.json", record)
         run = open_run(run.path)
     last = run.path / "last.pt"
-    return _fit(run, config, resume_from=last if last.exists() else None, progress=progress, console=console)
+    resume_from = last if last.exists() else None
+    return _fit(run, config, resume_from=resume_from, progress=progress, console=console, tracker=tracker)
 
 
-def _fit(run: Run, config: TrainConfig, *, resume_from: Path | None, progress: bool, console: Any) -> Path:
+def _fit(
+    run: Run, config: TrainConfig, *, resume_from: Path | None, progress: bool, console: Any, tracker: Tracker
+) -> Path:
     console = console or make_console()
     use_all_cores()
     device = resolve_device(config.device)
@@ -65,21 +77,26 @@ def _fit(run: Run, config: TrainConfig, *, resume_from: Path | None, progress: b
     model = get_model(run.model_name, n_mels=run.n_features, **run.model_options).to(device)
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     start = time.perf_counter()
-    with determinism(device):
+    with (
+        determinism(device),
+        tracker.run(run.path.name, flat_params({**run.config, "run_dir": str(run.path)})) as tracked,
+    ):
         if is_fitted(model):
             history = fit_model(model, run, data, device)
         else:
             try:
-                history = train_epochs(model, run, config, data, device, generator, resume_from, progress, console)
+                history = train_epochs(model, run, config, data, device, generator, resume_from, progress, console,
+                                       on_epoch=tracked.epoch)  # fmt: skip
             except KeyboardInterrupt:
                 console.print(f"interrupted: continue with `mer-zoo train --resume {run.path}`")
                 raise
         fit_seconds = time.perf_counter() - start
         metrics = score_run(run, config, data, device, history, fit_seconds)
-    write_json(run.path / "metrics.json", metrics)
-    from mer_zoo.plots import plot_curves
+        write_json(run.path / "metrics.json", metrics)
+        from mer_zoo.plots import plot_curves
 
-    plot_curves(history, run.path / "curves.png", title=f"{run.model_name} ({run.task} task): {run.path.name}")
+        plot_curves(history, run.path / "curves.png", title=f"{run.model_name} ({run.task} task): {run.path.name}")
+        tracked.final(final_figures(metrics), int(len(history)), [run.path / name for name in ARTIFACTS])
     console.print(summary_table(metrics))
     return run.path
 

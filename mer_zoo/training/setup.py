@@ -33,7 +33,7 @@ from mer_zoo.training.config import TrainConfig
 from mer_zoo.training.console import warn
 from mer_zoo.version import __version__
 
-__all__ = ["Part", "RunData", "new_run_dir", "open_data", "probe_output", "start_run"]
+__all__ = ["CheckedRun", "Part", "RunData", "check_run", "new_run_dir", "open_data", "probe_output", "start_run"]
 
 
 @dataclass
@@ -145,11 +145,28 @@ def _warn_split(split: Any, unlabelled: list[int], store: Path) -> None:
             warn(f"split file, {part} part: {len(dropped)} songs without the task's labels, left out: {_ids(dropped)}")
 
 
-def start_run(config: TrainConfig) -> Run:
-    """Check everything, split, fit the normaliser, and write the new run's config.json."""
-    from mer_zoo.data import FeatureDataset, Normalizer
+@dataclass
+class CheckedRun:
+    """What the checks before a run found: the model and its registry entry, the task, the store's
+    record, whether the model is fitted rather than trained, and the song ids that take part."""
+
+    info: Any
+    task: Any
+    features: Path
+    store: dict[str, Any]
+    model: torch.nn.Module
+    fitted: bool
+    song_ids: list[int]
+    unlabelled: list[int]
+
+
+def check_run(config: TrainConfig) -> CheckedRun:
+    """Every check before any work: model, store, set, task, model options, the model's output; the songs.
+
+    The songs are the store's songs with the task's labels, within ``config.songs`` when given
+    (an id there that the store lacks, or that has no labels, is an InputError).
+    """
     from mer_zoo.models import check_compatible, get_model, get_model_info
-    from mer_zoo.splits import parse_split
 
     info = get_model_info(config.model)
     task = get_task(config.task)
@@ -171,10 +188,27 @@ def start_run(config: TrainConfig) -> Run:
         item = tuple(store["set"]["shape"])
         probe_output(model, info.name, (2 * item[0],) if as_vector else item, task.name, n_frames)
     unlabelled = unlabelled_songs(task, features)
+    song_ids = sorted(set(store.pop("song_ids")) - set(unlabelled))
+    if config.songs is not None:
+        absent = sorted(set(config.songs) - set(song_ids))
+        if absent:
+            raise InputError(f"{len(absent)} of the run's songs are not in {features} with {task.name} labels: "
+                             f"{_ids(absent[:20])}{' ...' if len(absent) > 20 else ''}")  # fmt: skip
+        song_ids, unlabelled = list(config.songs), []
+    return CheckedRun(info, task, features, store, model, fitted, song_ids, unlabelled)
+
+
+def start_run(config: TrainConfig) -> Run:
+    """Check everything, split, fit the normaliser, and write the new run's config.json."""
+    from mer_zoo.data import FeatureDataset, Normalizer
+    from mer_zoo.splits import parse_split
+
+    checked = check_run(config)
+    info, task, features, store, model = checked.info, checked.task, checked.features, checked.store, checked.model
+    as_vector, fitted, unlabelled = store["as_vector"], checked.fitted, checked.unlabelled
     if unlabelled:
         warn(f"{len(unlabelled)} songs of {features} have no {task.name} labels and are left out: {_ids(unlabelled)}")
-    song_ids = sorted(set(store.pop("song_ids")) - set(unlabelled))
-    split = parse_split(config.split, song_ids, seed=config.seed)
+    split = parse_split(config.split, checked.song_ids, seed=config.seed)
     _warn_split(split, unlabelled, features)
     train_songs = FeatureDataset(features, "train", songs=split, feature_set=config.feature_set, as_vector=as_vector)
     normalizer = Normalizer.fit(train_songs)
