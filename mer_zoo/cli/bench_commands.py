@@ -23,9 +23,13 @@ def bench(
     ),
     tasks: str = typer.Option("window,static", "--tasks", help="Comma-separated tasks: window, static, dynamic."),
     sets: str = typer.Option("mel", "--sets", help="Comma-separated feature sets of the store."),
-    folds: int = typer.Option(5, "--folds", help="Song folds; every model runs the same ones."),
+    folds: int | None = typer.Option(
+        None, "--folds", help="Song folds; every model runs the same ones [default: 5, or K of group:COLUMN:K]."
+    ),
     split: str = typer.Option(
-        "kfold", "--split", help="Split family: fold I of K trains with `--split FAMILY:I/K` (default kfold:I/K)."
+        "kfold",
+        "--split",
+        help="Split family: fold I of K trains with `--split FAMILY:I/K`: kfold, or group:COLUMN[:K] (whole artists, ...).",
     ),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds (each gives its own folds)."),
     epochs: int = typer.Option(30, "--epochs", help="Maximum epochs per run."),

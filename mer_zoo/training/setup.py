@@ -145,6 +145,14 @@ def _warn_split(split: Any, unlabelled: list[int], store: Path) -> None:
             warn(f"split file, {part} part: {len(dropped)} songs without the task's labels, left out: {_ids(dropped)}")
 
 
+def _metadata(store: Path) -> dict[str, dict[int, str]]:
+    """The store's metadata columns, for ``--split group:COLUMN``."""
+    from mer_zoo.store import FeatureStore
+
+    with FeatureStore(store) as opened:
+        return opened.metadata()
+
+
 def start_run(config: TrainConfig) -> Run:
     """Check everything, split, fit the normaliser, and write the new run's config.json."""
     from mer_zoo.data import FeatureDataset, Normalizer
@@ -174,7 +182,7 @@ def start_run(config: TrainConfig) -> Run:
     if unlabelled:
         warn(f"{len(unlabelled)} songs of {features} have no {task.name} labels and are left out: {_ids(unlabelled)}")
     song_ids = sorted(set(store.pop("song_ids")) - set(unlabelled))
-    split = parse_split(config.split, song_ids, seed=config.seed)
+    split = parse_split(config.split, song_ids, seed=config.seed, metadata=_metadata(features))
     _warn_split(split, unlabelled, features)
     train_songs = FeatureDataset(features, "train", songs=split, feature_set=config.feature_set, as_vector=as_vector)
     normalizer = Normalizer.fit(train_songs)
