@@ -208,7 +208,9 @@ def _group_from_spec(spec: str, arg: str, song_ids: Sequence[int], seed: int, me
     known = dict(metadata or {})
     if column not in known:
         have = ", ".join(known) or "none (build the store from a corpus with metadata; see README, group splits)"
-        raise InputError(f"--split {spec}: the store has no metadata column {name.strip()!r}; its columns: {have}")
+        raise InputError(
+            f"--split group:{name.strip()}: the store has no metadata column {name.strip()!r}; its columns: {have}"
+        )
     return group_split(song_ids, known[column], fold, k, seed=seed, column=column)
 
 

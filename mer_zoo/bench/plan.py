@@ -87,10 +87,8 @@ def check_split(store: Path, family: str, folds: int) -> None:
         songs, metadata = opened.songs["song_id"].tolist(), opened.metadata()
     try:
         parse_split(fold_split(family, 1, folds), songs, metadata=metadata)
-    except InputError as err:
-        raise InputError(str(err) if str(err).startswith("--split") else f"--split {family}: {err}") from None
     except MerZooError as err:
-        raise InputError(f"--split {family}: {err}") from None
+        raise InputError(str(err) if str(err).startswith("--split") else f"--split {family}: {err}") from None
 
 
 def make_plan(

@@ -54,15 +54,21 @@ def bench(
     base = TrainConfig(model="mean", features=features, out=out, epochs=epochs, batch_size=batch_size, lr=lr,
                        device=device)  # fmt: skip
     command = "mer-zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with Progress(transient=False) as bar:
-        task = bar.add_task("bench", total=None)
+    bar = Progress(transient=False)  # shown from the first run on: a refusal before any is one line
+    task = bar.add_task("bench", total=None)
 
-        def show(done: int, total: int, current: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"bench: {current}")
+    def show(done: int, total: int, current: str) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total, description=f"bench: {current}")
 
+    try:
         page, plan, missing = run(base, models=_names(models), tasks=_names(tasks), sets=_names(sets), folds=folds,
                                   split=split, seeds=seed_list, command=command, max_minutes=max_minutes, overwrite=overwrite,
                                   on_progress=show)  # fmt: skip
+    finally:
+        if bar.live.is_started:
+            bar.stop()
     for model, task_name, set_name, reason in plan.skipped:
         typer.echo(f"skipped {model} x {task_name} x {set_name}: {reason}")
     if missing:
