@@ -72,7 +72,7 @@ def test_folds_are_balanced_by_songs_and_validation_is_near_its_share() -> None:
 
 
 def test_songs_without_a_value_are_each_their_own_group() -> None:
-    alone = {s: "" for s in SONGS}  # no song has a value: group k-fold is song k-fold
+    alone = dict.fromkeys(SONGS, "")  # no song has a value: group k-fold is song k-fold
     split = group_split(SONGS, alone, 1, 5)
     assert len(split.test) == 12 and split.params["groups"] == 60 and split.params["songs_without_value"] == 60
 
