@@ -207,7 +207,9 @@ def _group_from_spec(spec: str, arg: str, song_ids: Sequence[int], seed: int, me
         raise InputError(f"bad split {spec!r}: {_SPEC_HELP}") from None
     known = dict(metadata or {})
     if column not in known:
-        have = ", ".join(known) or "none (build the store from a corpus with metadata; see README, group splits)"
+        have = (
+            ", ".join(known) or "none (a corpus without metadata, or a store older than them: see README, group splits)"
+        )
         raise InputError(
             f"--split group:{name.strip()}: the store has no metadata column {name.strip()!r}; its columns: {have}"
         )
