@@ -195,7 +195,7 @@ def info(
             f"set {name + ':':<8} {info['kind']} {' x '.join(map(str, info['shape']))} by {info['extractor']} "
             f"v{info['version']} ({info['backend']}; compression {info['compression'] or 'none'}) {settings}"
         )
-    metadata = ", ".join(f"{name} ({m['values']} values, {m['empty']} songs without one)"
+    metadata = ", ".join(f"{name} ({m['values']} values, {m['empty']} empty)"
                          for name, m in description["metadata"].items())  # fmt: skip
     lines.append(f"metadata:    {metadata or 'none'} (--split group:COLUMN)")
     lines.append("versions:    " + ", ".join(f"{k}={v}" for k, v in description["versions"].items()))
