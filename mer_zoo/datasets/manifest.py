@@ -8,11 +8,12 @@ The CSV's header says which of two formats it is:
   time. The static labels are the per-song means of the dynamic values.
 
 Paths are relative to ``root`` (absolute ones are kept). Without a ``song_id`` column the songs
-are numbered 1..N in the order they first appear. Every other column (``group``, ``artist``,
-...) is the songs' metadata, for ``--split group:COLUMN``; in a long CSV a song's first
-non-empty value counts. A long CSV with ids and no paths finds each
+are numbered 1..N in the order they first appear. A long CSV with ids and no paths finds each
 song's audio as the one file under ``root`` named ``{song_id}.<audio suffix>``. Every bad row
 is reported in one InputError, with its line number, before anything is built.
+
+Every other column (``group``, ``artist``, ...) is the songs' metadata, for ``--split
+group:COLUMN``, numbers included; in a long CSV a song's first non-empty value counts.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +26,6 @@ __all__ = [
     "MISSING",
     "RESERVED",
     "SongMetadata",
-    "merge_metadata",
-    "metadata_from_table",
     "metadata_key",
     "metadata_value",
     "read_loose_table",
@@ -106,25 +104,12 @@ def _is_texty(values: Sequence[str]) -> bool:
     return any(v and parse_number(v) is None and not _CLOCK.match(v) for v in values)
 
 
-def metadata_from_table(
-    table: Table,
-    id_names: Sequence[str],
-    *,
-    skip: Collection[str] = (),
-    aliases: Mapping[str, str] | None = None,
-    text_only: bool = True,
-) -> SongMetadata:
-    """Each song's values in every column of ``table`` but its id column and ``skip`` (stored names).
-
-    Args:
-        table: the metadata file.
-        id_names: accepted names of the song id column (matched by `column_key`).
-        skip: stored names to leave out besides file names and ``RESERVED`` (e.g. label columns).
-        aliases: stored names to store under another (``{"track": "title"}``).
-        text_only: leave out columns holding only numbers and clock times (not groups).
+def _from_table(table: Table, id_names: Sequence[str], aliases: Mapping[str, str] | None) -> SongMetadata:
+    """Each song's values in the text columns of ``table`` (not its id, file names, ``RESERVED`` names,
+    or columns of only numbers and clock times), ``aliases`` renaming stored names (``{"track": "title"}``).
 
     Raises:
-        InputError: the file has no song id column (naming its header).
+        InputError: the file has no song id column (``id_names``, matched by `column_key`), naming its header.
     """
     id_col = table.find(*id_names)
     if id_col is None:
@@ -134,7 +119,7 @@ def metadata_from_table(
     wanted: dict[str, int] = {}
     for index, cell in enumerate(table.header):
         name = (aliases or {}).get(metadata_key(cell), metadata_key(cell))
-        if index != id_col and name and name not in RESERVED | set(skip) and column_key(cell) != "filename":
+        if index != id_col and name and name not in RESERVED and column_key(cell) != "filename":
             wanted.setdefault(name, index)
     songs: dict[int, dict[str, str]] = {}
     bad_ids = 0
@@ -145,7 +130,7 @@ def metadata_from_table(
             continue
         values = {name: metadata_value(cells[i]) for name, i in wanted.items() if i < len(cells)}
         songs.setdefault(int(song_id), {name: value for name, value in values.items() if value})
-    kept = tuple(n for n in wanted if not text_only or _is_texty([s.get(n, "") for s in songs.values()]))
+    kept = tuple(n for n in wanted if _is_texty([s.get(n, "") for s in songs.values()]))
     notes = [f"{table.path}: {bad_ids} row(s) without a song id skipped"] if bad_ids else []
     return SongMetadata(kept, {i: {n: v for n, v in s.items() if n in kept} for i, s in songs.items()}, tuple(notes))
 
@@ -153,11 +138,11 @@ def metadata_from_table(
 def read_metadata(path: Path, id_names: Sequence[str], *, aliases: Mapping[str, str] | None = None) -> SongMetadata:
     """The text columns of one metadata file, read liberally (see `read_loose_table`)."""
     table, notes = read_loose_table(path)
-    found = metadata_from_table(table, id_names, aliases=aliases)
+    found = _from_table(table, id_names, aliases)
     return SongMetadata(found.columns, found.songs, (*notes, *found.notes))
 
 
-def merge_metadata(parts: Sequence[SongMetadata]) -> SongMetadata:
+def _merge(parts: Sequence[SongMetadata]) -> SongMetadata:
     """Several files' metadata as one: the union of their columns (in order of appearance), first file wins per song."""
     columns: dict[str, None] = {}
     songs: dict[int, Mapping[str, str]] = {}
@@ -178,6 +163,6 @@ def read_optional_metadata(
             parts.append(read_metadata(path, id_names, aliases=aliases))
         except InputError as err:
             notes.append(f"metadata left out: {err}")
-    found = merge_metadata(parts)
+    found = _merge(parts)
     notes.extend(found.notes)
     return found
