@@ -63,6 +63,8 @@ def test_loose_tables_take_other_encodings_delimiters_and_a_bom(tmp_path: Path) 
     path.write_text("\ufeffsong_id\tGenre \t Mood\n5\t  Jazz\t\n6\tunknown\tcalm\n", encoding="utf-8")
     found = read_metadata(path, ("song_id",))
     assert found.columns == ("genre", "mood") and found.songs == {5: {"genre": "Jazz"}, 6: {"mood": "calm"}}
+    path.write_text('id,artist\n1,"Open quote\n2,Next row\n')  # a quote left open spoils only its own line
+    assert read_metadata(path, ("id",)).songs == {1: {"artist": "Open quote"}, 2: {"artist": "Next row"}}
 
 
 def test_pmemo_reads_artist_and_album_from_metadata_csv(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 Metadata files are read liberally, as users' copies of the releases come: UTF-8 (with or
 without a BOM) or, failing that, Windows-1252; comma-, semicolon- or tab-separated (guessed
 from the header); quoted fields with commas; cells padded with spaces, tabs or non-breaking
-spaces; rows longer than the header (DEAM's 2014 and 2015 files trail extra tags) or shorter.
+spaces; rows longer than the header (DEAM's 2014 and 2015 files trail extra tags) or shorter;
+a quote left open spoils only its own line.
 Columns are found by name, ignoring case, spaces and punctuation, and stored under a plain
 name (`metadata_key`: ``"Song title"`` -> ``song_title``). A cell that is empty or a usual
 placeholder (``n/a``, ``unknown``, ...) counts as no value.
@@ -12,7 +13,6 @@ placeholder (``n/a``, ``unknown``, ...) counts as no value.
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -83,16 +83,17 @@ def read_loose_table(path: Path) -> tuple[Table, list[str]]:
     pad = " " if delimiter == "\t" else " \t"
     text = re.sub(rf'(^|{re.escape(delimiter)})[{pad}]+"', r'\1"', text, flags=re.MULTILINE)
     rows: list[tuple[int, list[str]]] = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
-    try:
-        for row in reader:
-            cells = [cell.replace("\u00a0", " ").strip() for cell in row]
-            while cells and not cells[-1]:
-                cells.pop()
-            if cells:
-                rows.append((reader.line_num, cells))
-    except csv.Error as err:
-        raise InputError(f"{path}: line {reader.line_num}: unreadable CSV ({err})") from None
+    # One line at a time: metadata cells never span lines, so an unclosed quote spoils only its own row.
+    for number, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1):
+        try:
+            row = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
+        except csv.Error as err:
+            raise InputError(f"{path}: line {number}: unreadable CSV ({err})") from None
+        cells = [cell.replace("\u00a0", " ").strip() for cell in row]
+        while cells and not cells[-1]:
+            cells.pop()
+        if cells:
+            rows.append((number, cells))
     if not rows:
         raise InputError(f"{path}: empty file (no header row)")
     (_, header), *data = rows
