@@ -41,7 +41,7 @@ demo: install
 		--out $(DEMO_DIR)/two_onnx.csv --overwrite --no-progress
 	$(BIN)/mer-zoo compare $(DEMO_DIR)/runs/* --markdown $(DEMO_DIR)/leaderboard.md
 	$(BIN)/mer-zoo bench --features $(DEMO_DIR)/features.h5 --models ridge,cnn_small --tasks window \
-		--folds 3 --epochs 3 --out $(DEMO_DIR)/bench
+		--folds 3 --split group:artist --epochs 3 --out $(DEMO_DIR)/bench
 	@echo "bench page: $(DEMO_DIR)/bench/leaderboard.html (open it in a browser)"
 
 # The suite: lint and format check (ruff), types (mypy on mer_zoo/), then the tests.

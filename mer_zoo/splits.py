@@ -10,7 +10,10 @@ Three kinds, all deterministic for a given seed and recorded with a run as a JSO
 - ``file``: the song ids of each part read from a file (``file:split.json`` with
   ``{"train": [...], "val": [...], "test": [...]}``) or from three text files of one id per
   line (``file:train.txt,val.txt,test.txt``, the form Music2Emo publishes). Ids the store
-  lacks are left out and listed in the split's ``missing`` parameter.
+  lacks are left out and listed in the split's ``missing`` parameter;
+- ``group``: k-fold by whole groups of a metadata column (``group:artist:I/K``; see
+  `group_split`), so no artist, album, ... is in two parts. ``group:COLUMN[:K]`` is fold 1
+  of K (default 5); ``cv`` and ``bench`` run every fold of ``--split group:COLUMN[:K]``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mer_zoo.errors import InputError, MerZooError
+from mer_zoo.folds import DEFAULT_FOLDS, group_folds
 
 __all__ = [
     "PARTS",
@@ -34,6 +38,7 @@ __all__ = [
     "SongSplit",
     "check_disjoint",
     "file_split",
+    "group_split",
     "kfold_split",
     "make_split",
     "mediaeval2015_split",
@@ -42,12 +47,16 @@ __all__ = [
 ]
 
 PARTS = ("train", "val", "test")
-SPLIT_KINDS = ("random", "kfold", "mediaeval2015", "file")
+SPLIT_KINDS = ("random", "kfold", "mediaeval2015", "file", "group")
 DEFAULT_RATIOS = (0.7, 0.15, 0.15)
 DEFAULT_VAL_RATIO = 0.15
 MEDIAEVAL_DEV_MAX = 2000
 MEDIAEVAL_TEST = (2001, 2058)
-_SPEC_HELP = "use random, random:TRAIN,VAL,TEST, kfold:I/K, mediaeval2015, file:SPLIT.json or file:TRAIN,VAL,TEST"
+_SPEC_HELP = (
+    "use random, random:TRAIN,VAL,TEST, kfold:I/K, mediaeval2015, file:SPLIT.json, file:TRAIN,VAL,TEST "
+    "or group:COLUMN[:K] / group:COLUMN:I/K"
+)
+Metadata = Mapping[str, Mapping[int, str]]  # column -> {song_id: value}, "" for none (FeatureStore.metadata)
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,49 @@ def mediaeval2015_split(song_ids: Sequence[int], seed: int = 0, val_ratio: float
     return SongSplit("mediaeval2015", {"seed": seed, "val_ratio": val_ratio}, tuple(train), tuple(val), tuple(test))
 
 
+def group_split(
+    song_ids: Sequence[int],
+    groups: Mapping[int, str],
+    fold: int,
+    k: int,
+    seed: int = 0,
+    val_ratio: float = DEFAULT_VAL_RATIO,
+    column: str = "group",
+) -> SongSplit:
+    """Fold ``fold`` (1..k) of ``k`` folds of whole groups is the test part; validation is whole groups of the rest.
+
+    ``groups`` maps songs to their value in ``column`` (an artist, album, ...): case and spacing
+    do not matter, and a song with no value is a group of its own (`mer_zoo.folds.group_folds`).
+    """
+    if k < 2 or not 1 <= fold <= k:
+        raise InputError(f"group k-fold needs k >= 2 and fold in 1..k, got fold {fold} of {k}")
+    _check_ratio("val_ratio", val_ratio)
+    parts = group_folds(_unique_ids(song_ids).tolist(), groups, fold, k, seed, val_ratio, column)
+    params = {"column": column, "fold": fold, "k": k, "seed": seed, "val_ratio": val_ratio, **parts.counts}
+    return SongSplit("group", params, parts.train, parts.val, parts.test)
+
+
+def _group_from_spec(spec: str, arg: str, song_ids: Sequence[int], seed: int, metadata: Metadata | None) -> SongSplit:
+    """``group:COLUMN``, ``group:COLUMN:K`` (fold 1 of K) or ``group:COLUMN:I/K`` over the store's ``metadata``."""
+    from mer_zoo.datasets.metadata import metadata_key
+
+    name, _, folds = arg.partition(":")
+    column = metadata_key(name)
+    try:
+        fold, k = (int(v) for v in folds.split("/")) if "/" in folds else (1, int(folds or DEFAULT_FOLDS))
+    except ValueError:
+        raise InputError(f"bad split {spec!r}: {_SPEC_HELP}") from None
+    known = dict(metadata or {})
+    if column not in known:
+        have = (
+            ", ".join(known) or "none (a corpus without metadata, or a store older than them: see README, group splits)"
+        )
+        raise InputError(
+            f"--split group:{name.strip()}: the store has no metadata column {name.strip()!r}; its columns: {have}"
+        )
+    return group_split(song_ids, known[column], fold, k, seed=seed, column=column)
+
+
 _ID = re.compile(r"^(?:.*[/\\])?(\d+)(?:\.\w+)?$")
 
 
@@ -258,11 +310,15 @@ def make_split(kind: str, song_ids: Sequence[int], *, seed: int = 0, **params: A
         raise InputError(f"bad options for the {kind} split: {err}") from None
 
 
-def parse_split(spec: str, song_ids: Sequence[int], seed: int = 0) -> SongSplit:
-    """A split from a CLI string: ``random``, ``random:0.8,0.1,0.1``, ``kfold:2/5``, ``mediaeval2015``, ``file:...``."""
+def parse_split(spec: str, song_ids: Sequence[int], seed: int = 0, metadata: Metadata | None = None) -> SongSplit:
+    """A split from a CLI string: ``random``, ``random:0.8,0.1,0.1``, ``kfold:2/5``, ``mediaeval2015``, ``file:...``
+    or ``group:COLUMN[:K]`` / ``group:COLUMN:I/K`` by the column of ``metadata`` (InputError naming its columns if absent).
+    """
     kind, _, arg = spec.strip().partition(":")
     if kind == "file" and arg:
         return file_split([p.strip() for p in arg.split(",")], song_ids)
+    if kind == "group" and arg:
+        return _group_from_spec(spec.strip(), arg, song_ids, seed, metadata)
     try:
         if kind == "random":
             ratios = [float(r) for r in arg.split(",")] if arg else DEFAULT_RATIOS

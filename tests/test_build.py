@@ -122,7 +122,13 @@ def _stopped_build(store: Path, partial: Path, root: Path, n_songs: int) -> None
     """A .partial holding the first songs of ``store``, as a stopped build leaves it."""
     with FeatureStore(store) as done:
         songs, segments, frames = done.songs, done.segments, done.frames()
-        writer = StoreWriter.create(partial, done.config, dataset="deam", source_root=str(root.resolve()))
+        writer = StoreWriter.create(
+            partial,
+            done.config,
+            dataset="deam",
+            source_root=str(root.resolve()),
+            metadata_columns=done.metadata_columns,
+        )
         for song in songs.iloc[:n_songs].itertuples():
             rows = slice(song.first_segment, song.first_segment + song.n_segments)
             writer.append_song(
@@ -136,6 +142,7 @@ def _stopped_build(store: Path, partial: Path, root: Path, n_songs: int) -> None
                     arousal=segments.arousal.values[rows],
                     valence=segments.valence.values[rows],
                     static={name: getattr(song, name) for name in STATIC_COLUMNS},
+                    metadata={name: getattr(song, name) for name in done.metadata_columns},
                     **{name: values[rows] for name, values in frames.items()},
                 )
             )

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import run_cli
 
@@ -50,6 +51,10 @@ def test_pmemo_builds_from_15_5_s_on_its_own_scale_and_reports_bad_songs_per_son
     reasons = " | ".join(failures.reason)
     assert len(failures) == 2 and "no dynamic annotations" in reasons and "from 15.5 s is fully annotated" in reasons
     assert set(failures.song_id).isdisjoint(songs.song_id) and len(songs) == 8
+    # metadata.csv's text columns go with the songs, for --split group:artist
+    meta = pd.read_csv(pmemo_store.parent / "PMEmo2019" / "metadata.csv").set_index("musicId")
+    assert {"artist", "album"} <= set(songs.columns)
+    assert list(songs.artist) == list(meta.loc[songs.song_id, "artist"])
 
 
 def test_a_static_csv_gives_whole_file_windows_with_the_song_labels(csv_root: Path, tmp_path: Path) -> None:
@@ -64,6 +69,8 @@ def test_a_static_csv_gives_whole_file_windows_with_the_song_labels(csv_root: Pa
         segments, songs = store.segments, store.songs.set_index("song_id")
         assert np.isnan(store.frames()["arousal_frames"]).all()
     assert segments.start_s.min() == 0.0
+    labels = pd.read_csv(csv_root / "labels.csv", keep_default_na=False).set_index("song_id")
+    assert list(songs.artist) == list(labels.loc[songs.index, "artist"])  # the manifest's extra column, "" kept
     for row in segments.itertuples():
         assert row.arousal == pytest.approx(songs.loc[row.song_id, "arousal_mean"])
         assert row.valence == pytest.approx(songs.loc[row.song_id, "valence_mean"])

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("features",),
     ("store",),
     ("pipeline",),
-    ("splits", "augment", "batch", "data", "tasks", "models", "plots"),
+    ("folds", "splits", "augment", "batch", "data", "tasks", "models", "plots"),
     ("runs",),
     ("tracking",),
     ("training", "compare"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -201,6 +202,30 @@ def test_songs_committed_together_are_all_written_and_resume_keeps_only_those_wi
     resumed = StoreWriter.resume(path)
     assert resumed.done_song_ids() == {1, 2, 3}
     resumed.close()
+
+
+def test_metadata_columns_are_written_with_their_songs_and_survive_a_resume(tmp_path: Path) -> None:
+    config = FeatureConfig(n_mels=8, n_fft=256, hop_length=2205)
+    path = tmp_path / "f.h5.partial"
+    writer = StoreWriter.create(
+        path, config, dataset="pmemo", source_root=str(tmp_path), metadata_columns=["artist", "album"]
+    )
+    for song_id, artist in ((1, "A"), (2, ""), (3, "B")):
+        writer.append_song(dataclasses.replace(_features(song_id, 2), metadata={"artist": artist} if artist else {}))
+    f = writer._file  # a kill during the commit of song 3, before its artist
+    f["songs/artist"].resize(2, axis=0)
+    f.flush()
+    writer.close()
+    resumed = StoreWriter.resume(path)
+    assert resumed.done_song_ids() == {1}  # the shortest column decides; its last row is redone too
+    resumed.append_songs([dataclasses.replace(_features(i, 2), metadata={"artist": a}) for i, a in ((2, ""), (3, "B"))])
+    resumed.close(complete=True)
+    with FeatureStore(path) as store:
+        assert store.metadata_columns == ["artist", "album"]
+        assert store.metadata() == {"artist": {1: "A", 2: "", 3: "B"}, "album": {1: "", 2: "", 3: ""}}
+        assert list(store.songs.artist) == ["A", "", "B"]
+    with pytest.raises(ValueError, match="replace columns of the songs table"):
+        StoreWriter.create(tmp_path / "g.h5", config, dataset="csv", source_root=".", metadata_columns=["path"])
 
 
 def test_an_unfinished_store_or_another_file_is_refused_in_one_line(tmp_path: Path) -> None:

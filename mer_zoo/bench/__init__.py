@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from mer_zoo.bench.api import bench
 from mer_zoo.bench.leaderboard import LEADERBOARD_FILE, build_leaderboard
-from mer_zoo.bench.plan import DEFAULT_SPLIT, BenchJob, BenchPlan, fold_split, make_plan
+from mer_zoo.bench.plan import DEFAULT_SPLIT, BenchJob, BenchPlan, make_plan
 from mer_zoo.bench.report import REPORT_FILE, report
 from mer_zoo.bench.run import RUNS_DIR, finished_run, run_bench
 from mer_zoo.bench.songs import SONGS_FILE, pooled, scored_songs, song_rows
 from mer_zoo.bench.stats import Interval, PairedTest, bootstrap_interval, corrected_t_test, ranks_with_ties
+from mer_zoo.folds import fold_split
 
 __all__ = [
     "DEFAULT_SPLIT",

@@ -12,6 +12,7 @@ from mer_zoo.bench.render_html import leaderboard_html
 from mer_zoo.bench.render_md import leaderboard_markdown
 from mer_zoo.bench.run import run_bench
 from mer_zoo.errors import InputError
+from mer_zoo.folds import fold_family
 from mer_zoo.runs import write_json
 from mer_zoo.tracking import NO_TRACKING, Tracker, flat_params
 from mer_zoo.training import TrainConfig
@@ -27,7 +28,7 @@ def bench(
     models: Sequence[str],
     tasks: Sequence[str],
     sets: Sequence[str],
-    folds: int,
+    folds: int | None,
     seeds: Sequence[int],
     command: str,
     split: str = DEFAULT_SPLIT,
@@ -38,13 +39,14 @@ def bench(
 ) -> BenchResult:
     """Run the bench into ``base.out`` (fold ``I`` of ``folds`` trains with ``--split SPLIT:I/K``).
 
-    Returns the page's path, the plan and the keys of the runs ``max_minutes`` left missing.
-    Tracked, the bench is a parent run and each run it trains is a child (finished runs a
-    resumed bench skips were tracked when they ran).
+    ``folds`` None takes K of ``group:COLUMN:K``, else 5. Returns the page's path, the plan and
+    the keys of the runs ``max_minutes`` left missing. Tracked, the bench is a parent run and each
+    run it trains is a child (finished runs a resumed bench skips were tracked when they ran).
     """
     out = base.out
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: not a folder")
+    split, folds = fold_family(split, folds)
     plan = make_plan(base.features, models, tasks, sets, folds, seeds, split)
     if not plan.jobs:
         raise InputError("no model fits any task and set of this store: " + "; ".join(s[3] for s in plan.skipped))

@@ -94,8 +94,10 @@ def _group(
     task = get_task(task_name)
     rows = {model: _row(task_name, runs.get(model, {}), planned[model], device) for model in planned}
     done = {m: r for m, r in rows.items() if r["folds_done"]}
-    first = open_run(next(r for model_runs in runs.values() for r in model_runs.values())).split()
-    n_train, n_test = len(first.train) + len(first.val), len(first.test)
+    # Folds of whole groups (group:artist) differ in size: the correction takes the mean over folds.
+    splits = [open_run(r).split() for r in max(runs.values(), key=len).values()]
+    n_train = round(sum(len(s.train) + len(s.val) for s in splits) / len(splits))
+    n_test = round(sum(len(s.test) for s in splits) / len(splits))
     means = {m: sum(r["rank_values"]) / len(r["rank_values"]) for m, r in done.items()}
     best = min(means, key=means.__getitem__)
     for model, row in rows.items():

@@ -5,8 +5,8 @@ the checks ``train`` itself makes before any work pass (the model takes the set'
 size, and serves the task on this store); each fitting cell runs every fold of every seed.
 
 Folds come from the split mechanism of ``train --split``: a bench's ``--split FAMILY`` (by
-default ``kfold``) trains fold ``I`` of ``K`` with ``--split FAMILY:I/K``, so any split kind
-whose spec ends in ``:I/K`` serves a bench as it is.
+default ``kfold``; ``group:artist`` for folds of whole artists) trains fold ``I`` of ``K``
+with ``--split FAMILY:I/K``, so any split kind whose spec ends in ``:I/K`` serves a bench as it is.
 """
 
 from __future__ import annotations
@@ -16,20 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mer_zoo.errors import InputError, MerZooError
+from mer_zoo.folds import fold_split
 from mer_zoo.models import check_compatible, get_model_info, list_models
 from mer_zoo.runs import store_record
 from mer_zoo.splits import parse_split
 from mer_zoo.store import FeatureStore
 from mer_zoo.tasks import check_task, get_task
 
-__all__ = ["DEFAULT_SPLIT", "BenchJob", "BenchPlan", "fold_split", "make_plan"]
+__all__ = ["DEFAULT_SPLIT", "BenchJob", "BenchPlan", "make_plan"]
 
 DEFAULT_SPLIT = "kfold"
-
-
-def fold_split(family: str, fold: int, folds: int) -> str:
-    """The ``--split`` spec of fold ``fold`` of ``folds`` in a split family: ``kfold`` -> ``kfold:2/5``."""
-    return f"{family.strip()}:{fold}/{folds}"
 
 
 @dataclass(frozen=True)
@@ -88,11 +84,11 @@ def expand_models(patterns: Sequence[str]) -> list[str]:
 def check_split(store: Path, family: str, folds: int) -> None:
     """InputError (``--split ...: why``) when fold 1 of ``family`` cannot be made on the store's songs."""
     with FeatureStore(store) as opened:
-        songs = opened.songs["song_id"].tolist()
+        songs, metadata = opened.songs["song_id"].tolist(), opened.metadata()
     try:
-        parse_split(fold_split(family, 1, folds), songs)
+        parse_split(fold_split(family, 1, folds), songs, metadata=metadata)
     except MerZooError as err:
-        raise InputError(f"--split {family}: {err}") from None
+        raise InputError(str(err) if str(err).startswith("--split") else f"--split {family}: {err}") from None
 
 
 def make_plan(

@@ -24,9 +24,13 @@ def bench(
     ),
     tasks: str = typer.Option("window,static", "--tasks", help="Comma-separated tasks: window, static, dynamic."),
     sets: str = typer.Option("mel", "--sets", help="Comma-separated feature sets of the store."),
-    folds: int = typer.Option(5, "--folds", help="Song folds; every model runs the same ones."),
+    folds: int | None = typer.Option(
+        None, "--folds", help="Song folds; every model runs the same ones [default: 5, or K of group:COLUMN:K]."
+    ),
     split: str = typer.Option(
-        "kfold", "--split", help="Split family: fold I of K trains with `--split FAMILY:I/K` (default kfold:I/K)."
+        "kfold",
+        "--split",
+        help="Split family: fold I of K trains with `--split FAMILY:I/K`: kfold, or group:COLUMN[:K] (whole artists, ...).",
     ),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds (each gives its own folds)."),
     epochs: int = typer.Option(30, "--epochs", help="Maximum epochs per run."),
@@ -54,15 +58,21 @@ def bench(
                        device=device)  # fmt: skip
     command = "mer-zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     tracker = tracking_options.tracker(tensorboard, mlflow)
-    with Progress(transient=False) as bar:
-        task = bar.add_task("bench", total=None)
+    bar = Progress(transient=False)  # shown from the first run on: a refusal before any is one line
+    task = bar.add_task("bench", total=None)
 
-        def show(done: int, total: int, current: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"bench: {current}")
+    def show(done: int, total: int, current: str) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total, description=f"bench: {current}")
 
+    try:
         page, plan, missing = run(base, models=_names(models), tasks=_names(tasks), sets=_names(sets), folds=folds,
                                   split=split, seeds=seed_list, command=command, max_minutes=max_minutes, overwrite=overwrite,
                                   on_progress=show, tracker=tracker)  # fmt: skip
+    finally:
+        if bar.live.is_started:
+            bar.stop()
     for model, task_name, set_name, reason in plan.skipped:
         typer.echo(f"skipped {model} x {task_name} x {set_name}: {reason}")
     if missing:

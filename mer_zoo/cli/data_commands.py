@@ -195,6 +195,9 @@ def info(
             f"set {name + ':':<8} {info['kind']} {' x '.join(map(str, info['shape']))} by {info['extractor']} "
             f"v{info['version']} ({info['backend']}; compression {info['compression'] or 'none'}) {settings}"
         )
+    metadata = ", ".join(f"{name} ({m['values']} values, {m['empty']} empty)"
+                         for name, m in description["metadata"].items())  # fmt: skip
+    lines.append(f"metadata:    {metadata or 'none'} (--split group:COLUMN)")
     lines.append("versions:    " + ", ".join(f"{k}={v}" for k, v in description["versions"].items()))
     lines += [f"failed:      {i}: {r}" for i, r in zip(failures["song_id"], failures["reason"])]
     typer.echo("\n".join(lines))

@@ -45,7 +45,10 @@ def _writable(path: Path | None, flag: str) -> None:
         raise InputError(f"{flag} {path}: folder {path.parent} does not exist")
 
 
-_SPLIT_HELP = "random | random:0.8,0.1,0.1 | kfold:I/K | mediaeval2015 | file:SPLIT.json | file:TRAIN.txt,VAL.txt,TEST.txt (by song)."
+_SPLIT_HELP = (
+    "random | random:0.8,0.1,0.1 | kfold:I/K | mediaeval2015 | file:SPLIT.json | file:TRAIN.txt,VAL.txt,TEST.txt "
+    "(by song) | group:COLUMN[:K] or group:COLUMN:I/K (whole artists, ...: see `mer-zoo info STORE`)."
+)
 _TASK_HELP = "window (5-s window means, default) | static (one value per song) | dynamic (a value every 0.5 s)."
 
 
@@ -121,7 +124,12 @@ def train(
 @app.command("cv")
 def cv(
     model: str = typer.Option(..., "--model", "-m", help="Registered model name (see `mer-zoo models`)."),
-    folds: int = typer.Option(5, "--folds", help="Number of folds (by song; every song is tested once)."),
+    folds: int | None = typer.Option(
+        None, "--folds", help="Number of folds (every song is tested once) [default: 5, or K of group:COLUMN:K]."
+    ),
+    split: str = typer.Option(
+        "kfold", "--split", help="Fold family: kfold (by song) or group:COLUMN[:K] (whole artists, ...)."
+    ),
     features: Path = typer.Option(Path("features.h5"), "--features", help="Feature store from build-features."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder for the cv folder (cv-{model}-{task}-{timestamp})."),
     task: str = typer.Option("window", "--task", help=_TASK_HELP),
@@ -159,7 +167,7 @@ def cv(
         weight_decay=weight_decay, seed=seed, device=device, patience=patience, schedule=schedule,
         num_workers=workers, augment=augment, feature_set=feature_set,
     )  # fmt: skip
-    path = cross_validate(config, folds, tracker=tracking_options.tracker(tensorboard, mlflow))
+    path = cross_validate(config, folds, split=split, tracker=tracking_options.tracker(tensorboard, mlflow))
     typer.echo(f"cv: {path} ({path / 'cv.json'})")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,8 @@ class SongRecord:
     ``audio_path`` may not exist (the build reports that as a per-song failure).
     ``times_s``, ``arousal`` and ``valence`` are aligned, NaN-free and empty when the song
     has no dynamic labels; they are on the corpus's ``dynamic_scale``, the ``static``
-    values (keys: ``STATIC_COLUMNS``, NaN if unknown) on its ``static_scale``.
+    values (keys: ``STATIC_COLUMNS``, NaN if unknown) on its ``static_scale``. ``metadata``
+    holds its non-empty values of the corpus's ``metadata_columns`` (artist, album, ...).
     """
 
     song_id: int
@@ -30,6 +31,7 @@ class SongRecord:
     arousal: np.ndarray  # float32
     valence: np.ndarray  # float32
     static: Mapping[str, float]
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Corpus:
             the whole audio from ``start_s`` and carry the song's static labels.
         start_s: the first window start this corpus suggests (its first annotation time),
             used when the user gives none; None keeps the extraction settings' own.
+        metadata_columns: the songs' metadata columns (artist, album, ...), stored with the
+            songs for ``--split group:COLUMN``; empty when the corpus has none.
     """
 
     name: str
@@ -53,3 +57,4 @@ class Corpus:
     static_scale: str = "1..9"
     has_dynamic: bool = True
     start_s: float | None = None
+    metadata_columns: tuple[str, ...] = ()

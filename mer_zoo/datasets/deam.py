@@ -2,6 +2,9 @@
 
 Both layouts are accepted under ``root``: the Kaggle mirror (``DEAM_audio/MEMD_audio``,
 ``DEAM_Annotations/annotations/...``) and the official zips (``MEMD_audio``, ``annotations``).
+The optional ``metadata/metadata_2013.csv``, ``_2014.csv`` and ``_2015.csv`` (each year with
+its own header: ``song_id,file_name,Artist,Song title,...``, ``Id,Artist,Album,Track,Genre``,
+``id,...,artist,album,genre``) give the songs' text columns, for ``--split group:artist``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 
 from mer_zoo.datasets import register_reader
 from mer_zoo.datasets.base import STATIC_COLUMNS, Corpus, SongRecord
+from mer_zoo.datasets.metadata import SongMetadata, read_optional_metadata
 from mer_zoo.datasets.tables import BadRows, parse_number, read_table
 from mer_zoo.errors import InputError
 
@@ -30,6 +34,11 @@ STATIC_FILES = (
     AVERAGED / "song_level/static_annotations_averaged_songs_1_2000.csv",
     AVERAGED / "song_level/static_annotations_averaged_songs_2000_2058.csv",
 )
+# Where the metadata CSVs may sit under the root (the Kaggle mirror nests them once more).
+METADATA_DIRS = (Path("metadata"), Path("metadata/metadata"), Path("DEAM_metadata"), Path("DEAM_metadata/metadata"))
+METADATA_FILES = "metadata_*.csv"
+_METADATA_ID = ("song_id", "id", "musicId")
+_METADATA_ALIASES = {"song_title": "title", "track": "title"}  # 2013's and 2014's names for 2015's title
 _SAMPLE = re.compile(r"sample_(\d+)ms")
 
 
@@ -44,6 +53,7 @@ def read_deam(root: Path) -> Corpus:
 
     ids, times, arousal, valence = _read_dynamic(annotations / DYNAMIC)
     static = _read_static(annotations, notes)
+    metadata = _read_metadata(root, notes)
     if audio_dir.is_dir():
         audio = {int(p.stem): p for p in audio_dir.iterdir() if p.suffix.lower() == ".mp3" and p.stem.isdigit()}
     else:
@@ -66,11 +76,22 @@ def read_deam(root: Path) -> Corpus:
                 arousal=a[keep],
                 valence=v[keep],
                 static={name: float(labels.get(name, np.nan)) for name in STATIC_COLUMNS},
+                metadata=metadata.songs.get(song_id, {}),
             )
         )
     return Corpus(
-        name="deam", root=root, songs=songs, notes=notes, dynamic_scale="-1..1", static_scale="1..9", start_s=15.0
-    )
+        name="deam", root=root, songs=songs, notes=notes, dynamic_scale="-1..1", static_scale="1..9", start_s=15.0,
+        metadata_columns=metadata.columns,
+    )  # fmt: skip
+
+
+def _read_metadata(root: Path, notes: list[str]) -> SongMetadata:
+    """The text columns of every ``metadata_*.csv`` in the first metadata folder that has any (none if absent)."""
+    for folder in METADATA_DIRS:
+        files = sorted((root / folder).glob(METADATA_FILES)) if (root / folder).is_dir() else []
+        if files:
+            return read_optional_metadata(files, _METADATA_ID, notes, _METADATA_ALIASES)
+    return SongMetadata((), {})
 
 
 def _find_layout(root: Path) -> tuple[Path, Path]:

@@ -11,6 +11,9 @@ Paths are relative to ``root`` (absolute ones are kept). Without a ``song_id`` c
 are numbered 1..N in the order they first appear. A long CSV with ids and no paths finds each
 song's audio as the one file under ``root`` named ``{song_id}.<audio suffix>``. Every bad row
 is reported in one InputError, with its line number, before anything is built.
+
+Every other column (``group``, ``artist``, ...) is the songs' metadata, for ``--split
+group:COLUMN``, numbers included; in a long CSV a song's first non-empty value counts.
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ import numpy as np
 
 from mer_zoo.datasets import register_reader
 from mer_zoo.datasets.base import STATIC_COLUMNS, Corpus, SongRecord
-from mer_zoo.datasets.tables import BadRows, Table, read_table
+from mer_zoo.datasets.metadata import RESERVED, metadata_key, metadata_value
+from mer_zoo.datasets.tables import BadRows, Table, column_key, read_table
 from mer_zoo.errors import InputError
 from mer_zoo.scales import Scale, parse_scale
 
 __all__ = ["read_manifest"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif")  # looked up by song_id
+LABEL_COLUMNS = ("path", "song_id", "time_s", "arousal", "valence")
 
 
 @register_reader("csv")
@@ -55,7 +60,8 @@ def _read_static(table: Table, root: Path, scale: Scale) -> Corpus:
     """One row per file: song-level labels only."""
     cols = table.require(path=("path",), arousal=("arousal",), valence=("valence",))
     id_col = table.find("song_id")
-    indices = [cols["path"], cols["arousal"], cols["valence"], *([id_col] if id_col is not None else [])]
+    extras = _extra_columns(table)
+    indices = [cols["path"], cols["arousal"], cols["valence"], 0 if id_col is None else id_col, *extras.values()]
     bad = BadRows(table.path)
     line_of_id: dict[int, int] = {}
     line_of_path: dict[str, int] = {}
@@ -76,7 +82,9 @@ def _read_static(table: Table, root: Path, scale: Scale) -> Corpus:
             continue
         line_of_id[song_id], line_of_path[os.path.normpath(audio)] = line, line
         labels = dict(zip(STATIC_COLUMNS, (valence, np.nan, arousal, np.nan)))
-        songs.append(SongRecord(song_id, audio, np.zeros(0), np.zeros(0, np.float32), np.zeros(0, np.float32), labels))
+        meta = {name: value for name, cell in zip(extras, cells[4:]) if (value := metadata_value(cell))}
+        empty = np.zeros(0, np.float32)
+        songs.append(SongRecord(song_id, audio, np.zeros(0), empty, empty, labels, meta))
     bad.raise_if_any()
     note = f"{table.path}: song-level labels on {scale} only; each file's windows carry its song's labels"
     return Corpus(
@@ -88,12 +96,24 @@ def _read_static(table: Table, root: Path, scale: Scale) -> Corpus:
         static_scale=str(scale),
         has_dynamic=False,
         start_s=0.0,
+        metadata_columns=tuple(extras),
     )
+
+
+def _extra_columns(table: Table) -> dict[str, int]:
+    """The columns that are not labels (``group``, ``artist``, ...), by stored name: the songs' metadata."""
+    labels = {column_key(name) for name in LABEL_COLUMNS}
+    extras: dict[str, int] = {}
+    for index, cell in enumerate(table.header):
+        name = metadata_key(cell)
+        if column_key(cell) not in labels and name and name not in RESERVED:
+            extras.setdefault(name, index)
+    return extras
 
 
 def _read_long(table: Table, root: Path, scale: Scale) -> Corpus:
     """One row per song and time: dynamic labels, static ones as their per-song means."""
-    rows, audio_of = _long_rows(table, root, scale)
+    rows, audio_of, metadata = _long_rows(table, root, scale)
     if audio_of is None:
         audio_of = _find_by_id(root, set(rows), table.path)
     songs = []
@@ -108,28 +128,33 @@ def _read_long(table: Table, root: Path, scale: Scale) -> Corpus:
                 arousal=values[:, 1].astype(np.float32),
                 valence=values[:, 2].astype(np.float32),
                 static=labels,
+                metadata=metadata.get(song_id, {}),
             )
         )
     start_s = min(float(song.times_s[0]) for song in songs) if songs else None
     note = f"{table.path}: the static labels are the per-song means of the dynamic labels"
-    return Corpus("csv", root, songs, [note], dynamic_scale=str(scale), static_scale=str(scale), start_s=start_s)
+    return Corpus("csv", root, songs, [note], dynamic_scale=str(scale), static_scale=str(scale), start_s=start_s,
+                  metadata_columns=tuple(_extra_columns(table)))  # fmt: skip
 
 
 def _long_rows(
     table: Table, root: Path, scale: Scale
-) -> tuple[dict[int, list[tuple[float, float, float]]], dict[int, Path] | None]:
-    """(time, arousal, valence) rows per song id, and each song's audio (None without a path column)."""
+) -> tuple[dict[int, list[tuple[float, float, float]]], dict[int, Path] | None, dict[int, dict[str, str]]]:
+    """(time, arousal, valence) rows per song id, each song's audio (None without a path column), its metadata."""
     cols = table.require(time=("time_s",), arousal=("arousal",), valence=("valence",))
     path_col, id_col = table.find("path"), table.find("song_id")
     if path_col is None and id_col is None:
         raise InputError(f"{table.path}: missing column(s) path or song_id; the header has: {', '.join(table.header)}")
+    extras = _extra_columns(table)
     indices = [cols["time"], cols["arousal"], cols["valence"], path_col or 0, id_col or 0]  # 0: an unused stand-in
+    indices += extras.values()
+    metadata: dict[int, dict[str, str]] = {}
     bad = BadRows(table.path)
     path_of_id: dict[int, tuple[Path, str, int]] = {}  # song id -> (audio, its cell, first line)
     id_of_path: dict[str, tuple[int, int]] = {}  # normalised audio path -> (song id, first line)
     line_of_row: dict[tuple[int, int], int] = {}  # (song id, time in ms) -> line
     rows: dict[int, list[tuple[float, float, float]]] = {}
-    for line, (time, arousal, valence, path, song) in table.cells(*indices):
+    for line, (time, arousal, valence, path, song, *extra) in table.cells(*indices):
         seconds = bad.seconds(line, "time_s", time)
         a = bad.number(line, "arousal", arousal, scale)
         v = bad.number(line, "valence", valence, scale)
@@ -158,10 +183,14 @@ def _long_rows(
             continue
         line_of_row[key] = line
         rows.setdefault(song_id, []).append((seconds, a, v))
+        known_meta = metadata.setdefault(song_id, {})
+        for name, cell in zip(extras, extra):
+            if name not in known_meta and (value := metadata_value(cell)):
+                known_meta[name] = value
     bad.raise_if_any()
     if path_col is None:
-        return rows, None
-    return rows, {song_id: audio for song_id, (audio, _, _) in path_of_id.items()}
+        return rows, None, metadata
+    return rows, {song_id: audio for song_id, (audio, _, _) in path_of_id.items()}, metadata
 
 
 def _audio_path(bad: BadRows, line: int, root: Path, cell: str) -> Path | None:

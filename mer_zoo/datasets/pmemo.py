@@ -1,7 +1,8 @@
 """Read PMEmo2019 as its users unpack it: chorus clips plus static and long dynamic labels on [0, 1].
 
 ``root`` is the ``PMEmo2019`` folder (``chorus/``, ``annotations/``, ``metadata.csv``) or the
-folder holding it. Dynamic labels are long rows ``musicId,frameTime,Arousal(mean),Valence(mean)``
+folder holding it. ``metadata.csv``'s text columns (title, artist, album) go with the songs,
+for ``--split group:artist``. Dynamic labels are long rows ``musicId,frameTime,Arousal(mean),Valence(mean)``
 at 2 Hz from 15.5 s; PMEmo has static labels for more songs than dynamic ones.
 """
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from mer_zoo.datasets import register_reader
 from mer_zoo.datasets.base import STATIC_COLUMNS, Corpus, SongRecord
+from mer_zoo.datasets.metadata import SongMetadata, read_optional_metadata
 from mer_zoo.datasets.tables import BadRows, read_table
 from mer_zoo.errors import InputError
 from mer_zoo.scales import parse_scale
@@ -55,9 +57,9 @@ def read_pmemo(root: Path) -> Corpus:
         stds = _read_pairs(base / STATIC_STD, _AROUSAL_STD, _VALENCE_STD)
     else:
         notes.append(f"{base / STATIC_STD}: missing, so the static label stds are unknown")
-    for optional in (DYNAMIC_STD, METADATA):
-        if not (base / optional).is_file():
-            notes.append(f"{base / optional}: missing (part of the release; mer-zoo does not need it)")
+    if not (base / DYNAMIC_STD).is_file():
+        notes.append(f"{base / DYNAMIC_STD}: missing (part of the release; mer-zoo does not need it)")
+    metadata = _read_metadata(base / METADATA, notes)
     audio = _find_audio(base / CHORUS, notes)
 
     no_dynamic = sorted(set(means) - set(dynamic))
@@ -78,6 +80,7 @@ def read_pmemo(root: Path) -> Corpus:
                 arousal=arousal,
                 valence=valence,
                 static={name: float(value) for name, value in static.items()},
+                metadata=metadata.songs.get(song_id, {}),
             )
         )
     firsts = [times[0] for times, _, _ in dynamic.values() if len(times)]
@@ -89,7 +92,16 @@ def read_pmemo(root: Path) -> Corpus:
         dynamic_scale=SCALE,
         static_scale=SCALE,
         start_s=float(min(firsts)) if firsts else None,
+        metadata_columns=metadata.columns,
     )
+
+
+def _read_metadata(path: Path, notes: list[str]) -> SongMetadata:
+    """The text columns of ``metadata.csv`` (title, artist, album) by musicId; none when it is missing."""
+    if not path.is_file():
+        notes.append(f"{path}: missing, so no artist/album columns for --split group:COLUMN")
+        return SongMetadata((), {})
+    return read_optional_metadata([path], _ID, notes)
 
 
 def _find_release(root: Path) -> Path:

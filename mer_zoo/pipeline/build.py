@@ -215,5 +215,5 @@ def _create(
 
     return StoreWriter.create(
         partial, job.windows, specs, dataset=corpus.name, source_root=str(root.resolve()), labels=labels,
-        compression=compression,
+        compression=compression, metadata_columns=corpus.metadata_columns,
     )  # fmt: skip

@@ -124,6 +124,7 @@ def _song_features(song: SongRecord, plan: WindowPlan, features: dict[str, Any],
         arousal_frames=plan.arousal_frames,
         valence_frames=plan.valence_frames,
         static=dict(song.static),
+        metadata=dict(song.metadata),
     )
 
 

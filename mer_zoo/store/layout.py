@@ -10,9 +10,12 @@
                            values inside each window (task dynamic)
     /songs/{song_id, path, duration_s, first_segment, n_segments,
             valence_mean, valence_std, arousal_mean, arousal_std}   static labels
+    /songs/<column>        string metadata of the corpus (artist, album, ...), "" where a song
+                           has none; the columns are listed in the attribute metadata_columns
     /failures/{song_id, path, reason, set}
     attrs: format, format_version, windows (JSON), sets (JSON list), dataset, source_root,
-           complete, dynamic_scale, static_scale, window_labels, label_rate_hz, *_version
+           complete, dynamic_scale, static_scale, window_labels, label_rate_hz, *_version,
+           metadata_columns (JSON list; absent in stores built before it: no metadata)
 
 Row ``i`` of every ``segments/*`` column and of every set's ``data`` describes window ``i``.
 """
@@ -32,6 +35,7 @@ __all__ = [
     "FORMAT_VERSION",
     "FRAME_COLUMNS",
     "LIBVER",
+    "METADATA_COLUMNS",
     "STR",
     "TABLES",
     "SetSpec",
@@ -56,6 +60,7 @@ SONGS = {
 }
 FAILURES = {"song_id": "i8", "path": STR, "reason": STR, "set": STR}
 TABLES = {"segments": SEGMENTS, "songs": SONGS, "failures": FAILURES}
+METADATA_COLUMNS = "metadata_columns"  # the root attribute naming the songs' metadata columns
 
 
 def set_path(name: str) -> str:

@@ -19,7 +19,16 @@ import numpy as np
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.scales import Scale, parse_scale
-from mer_zoo.store.layout import FORMAT, FORMAT_VERSION, FRAME_COLUMNS, STR, TABLES, SetSpec, set_path
+from mer_zoo.store.layout import (
+    FORMAT,
+    FORMAT_VERSION,
+    FRAME_COLUMNS,
+    METADATA_COLUMNS,
+    STR,
+    TABLES,
+    SetSpec,
+    set_path,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,6 +99,8 @@ class FeatureStore:
             self._file.close()
             raise MerZooError(f"{self.path}: {problem}")
         self.sets: list[str] = json.loads(attrs["sets"])
+        # The songs' metadata columns (artist, album, ...): strings, "" where a song has none.
+        self.metadata_columns: list[str] = json.loads(attrs.get(METADATA_COLUMNS, "[]"))
 
     @property
     def config(self) -> FeatureConfig:
@@ -140,9 +151,9 @@ class FeatureStore:
         return int(self._file[f"{group}/song_id"].shape[0])
 
     def columns(self, group: str) -> dict[str, np.ndarray]:
-        """The columns of table ``group`` (``segments``, ``songs`` or ``failures``) as arrays, strings decoded."""
+        """The columns of table ``group`` (``segments``, ``songs`` with its metadata, or ``failures``) as arrays."""
         columns = {}
-        for name in TABLES[group]:
+        for name in [*TABLES[group], *(self.metadata_columns if group == "songs" else [])]:
             dset = self._file[f"{group}/{name}"]
             columns[name] = dset.asstr()[:] if dset.dtype == STR else dset[:]
         return columns
@@ -163,8 +174,13 @@ class FeatureStore:
 
     @property
     def songs(self) -> pd.DataFrame:
-        """One row per extracted song: id, source path, duration, segment range, static labels."""
+        """One row per extracted song: id, source path, duration, segment range, static labels, metadata."""
         return self._table("songs")
+
+    def metadata(self) -> dict[str, dict[int, str]]:
+        """Each metadata column as ``{song_id: value}`` ("" where the song has none); ``{}`` without metadata."""
+        ids = self._file["songs/song_id"][:].tolist()
+        return {name: dict(zip(ids, self._file[f"songs/{name}"].asstr()[:])) for name in self.metadata_columns}
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -236,6 +252,10 @@ class FeatureStore:
                 "frames_per_window": int(self._file["segments/arousal_frames"].shape[1]),
             },
             "versions": {k: attrs[k] for k in attrs if k.endswith("_version")},
+            "metadata": {
+                name: {"values": len({v for v in values.values() if v}), "empty": sum(not v for v in values.values())}
+                for name, values in self.metadata().items()
+            },
         }
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ from mer_zoo.store.layout import (
     FORMAT_VERSION,
     FRAME_COLUMNS,
     LIBVER,
+    METADATA_COLUMNS,
     SONGS,
     STR,
     TABLES,
@@ -58,6 +59,7 @@ class SongFeatures:
     frame_times: np.ndarray | None = None  # (n, F) times of the dynamic values in each window, NaN-padded
     arousal_frames: np.ndarray | None = None  # (n, F); None: no frames (all NaN)
     valence_frames: np.ndarray | None = None  # (n, F)
+    metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)  # the store's metadata columns
 
 
 @dataclass(frozen=True)
@@ -109,9 +111,14 @@ class StoreWriter:
     def __init__(self, file: h5py.File) -> None:
         self._file = file
         self.sets: list[str] = json.loads(file.attrs["sets"])
+        self.metadata_columns: list[str] = json.loads(file.attrs.get(METADATA_COLUMNS, "[]"))
         # Looking datasets up by path costs more than writing a row: do it once.
         self._dsets = {name: file[set_path(name)] for name in self.sets}
-        columns = {**TABLES, "segments": {**TABLES["segments"], **FRAME_COLUMNS}}
+        columns = {
+            **TABLES,
+            "segments": {**TABLES["segments"], **FRAME_COLUMNS},
+            "songs": {**TABLES["songs"], **dict.fromkeys(self.metadata_columns, STR)},
+        }
         self._dsets.update({f"{g}/{c}": file[f"{g}/{c}"] for g, cols in columns.items() for c in cols})
 
     @classmethod
@@ -125,11 +132,16 @@ class StoreWriter:
         source_root: str,
         labels: StoreLabels = StoreLabels(),
         compression: str | None = None,
+        metadata_columns: Sequence[str] = (),
     ) -> StoreWriter:
         """Create an empty store at ``path`` (overwriting it) and open it for appending.
 
-        ``sets`` default to the one ``mel`` set of ``windows``' mel settings.
+        ``sets`` default to the one ``mel`` set of ``windows``' mel settings; ``metadata_columns``
+        are string columns of ``songs`` (artist, ...) filled from each song's ``metadata``.
         """
+        clash = sorted(set(metadata_columns) & set(SONGS))
+        if clash:
+            raise ValueError(f"metadata columns {clash} would replace columns of the songs table")
         if sets is None:
             from mer_zoo.features import get_extractor
 
@@ -152,6 +164,7 @@ class StoreWriter:
             hdf5_version=h5py.version.hdf5_version,
             librosa_version=_package_version("librosa"),
         )
+        f.attrs[METADATA_COLUMNS] = json.dumps(list(metadata_columns))
         for spec in sets:
             _growable(f, set_path(spec.name), spec.shape, "f4", compression)
             f[set_path(spec.name)].attrs.update(spec.attrs())
@@ -162,6 +175,8 @@ class StoreWriter:
                 _growable(f, f"{group}/{name}", (), dtype)
         for name, dtype in FRAME_COLUMNS.items():
             _growable(f, f"segments/{name}", (labels.frames_per_window,), dtype)
+        for name in metadata_columns:
+            _growable(f, f"songs/{name}", (), STR)
         f.swmr_mode = True
         return cls(f)
 
@@ -175,7 +190,7 @@ class StoreWriter:
         path = Path(path)
         fresh = path.with_name(path.name + ".resume")
         with h5py.File(path, "r", libver="latest", swmr=True) as old:
-            n_songs = max(0, min(old[f"songs/{c}"].shape[0] for c in SONGS) - 1)
+            n_songs = max(0, min(old[f"songs/{c}"].shape[0] for c in old["songs"]) - 1)
             n_failures = max(0, min(old[f"failures/{c}"].shape[0] for c in FAILURES) - 1)
             # Songs committed together share a flush: keep only those whose windows all reached the file.
             per_window = [f"segments/{c}" for c in old["segments"]] + [
@@ -243,6 +258,7 @@ class StoreWriter:
             "n_segments": counts,
         }
         rows.update({name: [song.static.get(name, np.nan) for song in songs] for name in STATIC_COLUMNS})
+        rows.update({name: [song.metadata.get(name, "") for song in songs] for name in self.metadata_columns})
         for name, values in rows.items():
             _append(d[f"songs/{name}"], values)
         self._file.flush()

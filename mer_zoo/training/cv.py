@@ -2,6 +2,7 @@
 
 Fold ``i`` of ``k`` is the split ``kfold:i/k`` (:func:`mer_zoo.splits.kfold_split`): its test
 part is the ``i``-th of ``k`` seeded, disjoint song groups, so every song is tested once.
+``split="group:artist"`` makes the folds of whole artists instead (``group:artist:i/k``).
 ``cv.json`` holds, for the validation and test parts, every figure of the folds'
 ``metrics.json`` as ``mean``, population ``std``, ``n`` and the per-fold ``values``.
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mer_zoo.errors import InputError, MerZooError
+from mer_zoo.folds import fold_family, fold_split
 from mer_zoo.metrics import flatten, mean_std
 from mer_zoo.runs import open_run, write_json
 from mer_zoo.tasks import get_task, ratio
@@ -49,7 +51,8 @@ def summarise_folds(run_dirs: Sequence[Path]) -> dict[str, Any]:
         "dataset": first.get("dataset"),
         "features": first["features"],
         "folds": len(metrics),
-        "split": {"kind": "kfold", "params": {k: v for k, v in first["split"]["params"].items() if k != "fold"},
+        "split": {"kind": first["split"]["kind"],
+                  "params": {k: v for k, v in first["split"]["params"].items() if k != "fold"},
                   "songs": len(run.split().part("all"))},
         "runs": [Path(d).name for d in run_dirs],
         "train_seconds": round(sum(float(m["train_seconds"]) for m in metrics), 3),
@@ -68,8 +71,9 @@ def summarise_folds(run_dirs: Sequence[Path]) -> dict[str, Any]:
 
 def cv_title(summary: Mapping[str, Any]) -> str:
     """One line naming the model, folds, task, scale, songs and seed of a cross-validation."""
+    by = summary["split"]["params"].get("column", "song")
     return (
-        f"{summary['model']}: {summary['folds']}-fold cv by song (task {summary['task']}, scale {summary['scale']}, "
+        f"{summary['model']}: {summary['folds']}-fold cv by {by} (task {summary['task']}, scale {summary['scale']}, "
         f"{summary['split']['songs']} songs, seed {summary['split']['params'].get('seed')})"
     )
 
@@ -94,8 +98,9 @@ def cv_table(summary: Mapping[str, Any]) -> Any:
 
 def cross_validate(
     config: TrainConfig,
-    folds: int,
+    folds: int | None = None,
     *,
+    split: str = "kfold",
     progress: bool = True,
     console: Any = None,
     tracker: Tracker = NO_TRACKING,
@@ -103,9 +108,11 @@ def cross_validate(
 ) -> Path:
     """Train ``config`` once per fold of a ``folds``-fold split by song; returns the parent folder with ``cv.json``.
 
-    ``config.split`` is ignored: fold ``i`` trains with ``kfold:i/folds`` under ``config.seed``
-    (over ``config.songs`` when given). ``on_fold(i, run_dir)`` is called after each fold.
+    ``config.split`` is ignored: fold ``i`` trains with ``SPLIT:i/folds`` under ``config.seed``
+    (``split`` a family: ``kfold`` or ``group:COLUMN[:K]``; ``folds`` None: K or 5), over
+    ``config.songs`` when given. ``on_fold(i, run_dir)`` is called after each fold.
     """
+    split, folds = fold_family(split, folds)
     if folds < 2:
         raise InputError(f"--folds must be at least 2, got {folds}")
     console = console or make_console()
@@ -116,7 +123,7 @@ def cross_validate(
         with tracker.run(parent.name, params) as tracked:
             for fold in range(1, folds + 1):
                 console.print(f"[bold]fold {fold}/{folds}[/bold] ({time.strftime('%H:%M:%S')})")
-                fold_config = dataclasses.replace(config, out=parent, split=f"kfold:{fold}/{folds}")
+                fold_config = dataclasses.replace(config, out=parent, split=fold_split(split, fold, folds))
                 runs.append(train(fold_config, progress=progress, console=console, tracker=tracked))
                 if on_fold is not None:
                     on_fold(fold, runs[-1])

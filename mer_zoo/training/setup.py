@@ -159,6 +159,15 @@ class CheckedRun:
     song_ids: list[int]
     unlabelled: list[int]
 
+    def split(self, config: TrainConfig) -> Any:
+        """``config.split`` of the run's songs under ``config.seed`` (a group split reads the store's metadata)."""
+        from mer_zoo.splits import parse_split
+        from mer_zoo.store import FeatureStore
+
+        with FeatureStore(self.features) as opened:
+            metadata = opened.metadata()
+        return parse_split(config.split, self.song_ids, seed=config.seed, metadata=metadata)
+
 
 def check_run(config: TrainConfig) -> CheckedRun:
     """Every check before any work: model, store, set, task, model options, the model's output; the songs.
@@ -201,14 +210,13 @@ def check_run(config: TrainConfig) -> CheckedRun:
 def start_run(config: TrainConfig) -> Run:
     """Check everything, split, fit the normaliser, and write the new run's config.json."""
     from mer_zoo.data import FeatureDataset, Normalizer
-    from mer_zoo.splits import parse_split
 
     checked = check_run(config)
     info, task, features, store, model = checked.info, checked.task, checked.features, checked.store, checked.model
     as_vector, fitted, unlabelled = store["as_vector"], checked.fitted, checked.unlabelled
     if unlabelled:
         warn(f"{len(unlabelled)} songs of {features} have no {task.name} labels and are left out: {_ids(unlabelled)}")
-    split = parse_split(config.split, checked.song_ids, seed=config.seed)
+    split = checked.split(config)
     _warn_split(split, unlabelled, features)
     train_songs = FeatureDataset(features, "train", songs=split, feature_set=config.feature_set, as_vector=as_vector)
     normalizer = Normalizer.fit(train_songs)

@@ -26,7 +26,6 @@ from typing import Any
 
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.runs import open_run, write_json
-from mer_zoo.splits import parse_split
 from mer_zoo.tasks import get_task
 from mer_zoo.tracking import TrackingSpec
 from mer_zoo.training import TrainConfig, check_run
@@ -65,7 +64,7 @@ def prepare(
         raise InputError(f"--folds must be at least 2, got {folds}")
     base = dataclasses.replace(base, features=base.features.resolve(), out=base.out.resolve(), songs=None)
     checked = check_run(base)
-    split = parse_split(base.split, checked.song_ids, seed=base.seed)
+    split = checked.split(base)
     pool = tuple(sorted(split.train + split.val))
     if len(pool) < 2 * folds:
         raise InputError(f"--folds {folds}: the split leaves {len(pool)} training+validation songs, too few")

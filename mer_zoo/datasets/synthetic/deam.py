@@ -2,7 +2,9 @@
 
 The songs come from `emotion` (latent arousal/valence, the music that follows them, raters).
 The dynamic annotations are the raters' reports at 2 Hz from 15 s on -1..1; the static ones
-are the song means mapped onto the 1..9 scale plus noise.
+are the song means mapped onto the 1..9 scale plus noise. ``metadata/metadata_2013.csv``,
+``_2014.csv`` and ``_2015.csv`` name about three songs per artist, with each year's own header
+and quirks as in the release (tab-padded quoted cells, rows longer than the header, ``N/A``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ AVERAGED = Path("DEAM_Annotations/annotations/annotations averaged per song")
 DYNAMIC = AVERAGED / "dynamic (per second annotations)"
 SONG_LEVEL = AVERAGED / "song_level"
 AUDIO = Path("DEAM_audio/MEMD_audio")
+METADATA = Path("metadata")
+METADATA_HEADERS = {
+    "metadata_2013.csv": "song_id,file_name,Artist,Song title,start of the segment (min.sec),"
+    "end of the segment (min.sec),Genre",
+    "metadata_2014.csv": "Id,Artist,Album,Track,Genre",
+    "metadata_2015.csv": "id,Filename,title,artist,album,genre",
+}
+_GENRES = ("Rock", "Pop", "Electronic", "Jazz", "Classical", "Hip-Hop")
 STATIC_FILES = ("static_annotations_averaged_songs_1_2000.csv", "static_annotations_averaged_songs_2000_2058.csv")
 STATIC_1_2000 = "song_id, valence_mean, valence_std, arousal_mean, arousal_std"
 STATIC_2000_2058 = (
@@ -55,6 +65,7 @@ def write_synthetic_deam(out: Path, n_songs: int = 60, seed: int = 0) -> str:
     labels = in_parallel(_make_song, jobs)
     _write_dynamic(out / DYNAMIC, songs, labels)
     _write_static(out / SONG_LEVEL, songs, labels, np.random.default_rng([seed, 1]))
+    _write_metadata(out / METADATA, songs, np.random.default_rng([seed, 5]))
     full = sum(s.full for s in songs)
     short = sum(not s.full and s.duration_s < 45.0 for s in songs)
     return (
@@ -170,3 +181,28 @@ def _write_static(
             excerpts.append(",".join([str(song.song_id), f"{vm:g}", f"{vs:.2f}", f"{am:g}", f"{sd:.2f}"]))
     for name, rows in zip(STATIC_FILES, (excerpts, full)):
         (folder / name).write_text("\n".join(rows) + "\n")
+
+
+def _write_metadata(folder: Path, songs: list[_Song], rng: np.random.Generator) -> None:
+    """The three yearly metadata files: about three songs per artist; the first song has no artist."""
+    n_artists = max(2, len(songs) // 3)
+    names = [f"Synthetic Artist {i + 1}" for i in range(n_artists)]
+    names[0], names[-1] = "Smith, Jane & The Quartet", "Café Ensemble"  # a comma inside quotes; not ASCII
+    artist_of = rng.permutation(np.arange(len(songs)) % n_artists)
+    rows: dict[str, list[str]] = {name: [header] for name, header in METADATA_HEADERS.items()}
+    for i, song in enumerate(songs):
+        artist, genre = ("N/A" if i == 0 else names[artist_of[i]]), _GENRES[int(rng.integers(len(_GENRES)))]
+        title, album = f"Song {song.song_id}", f"Album {artist_of[i] + 1}"
+        if song.song_id <= 1000:  # 2013: cells padded with tabs, inside the quotes or before them
+            pad = "\t" if i % 2 else ""
+            rows["metadata_2013.csv"].append(
+                f'{song.song_id},{song.song_id}.mp3,{pad}"{artist}\t",{pad}"{title}\t",0.30,1.15,"{genre}\t"'
+            )
+        elif song.song_id <= 2000:  # 2014: some rows trail more cells than the header has
+            tags = ",happy,energetic" if i % 3 == 0 else ""
+            rows["metadata_2014.csv"].append(f'{song.song_id},"{artist}",{album},{title},{genre}{tags}')
+        else:  # 2015: albums may be N/A, genres may trail extra tokens
+            rows["metadata_2015.csv"].append(f'{song.song_id},{song.song_id}.mp3,{title},"{artist}",N/A,{genre},Indie')
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, lines in rows.items():
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -2,9 +2,10 @@
 
 Audio goes under ``OUT/audio/<style>/<set>/`` as a mix of wav, flac and mp3 at 44.1 and 48 kHz,
 mono and stereo, 20-35 s long. ``labels.csv`` holds one static row per file
-(``song_id,path,valence,arousal`` on 1..9, the song means of the raters' reports plus noise);
-with ``dynamic`` also ``labels_dynamic.csv``, long rows ``path,time_s,arousal,valence`` on
--1..1 at 2 Hz from 5 s. Paths are relative to ``OUT``.
+(``song_id,path,valence,arousal,artist`` on 1..9, the song means of the raters' reports plus
+noise; about three songs per artist, one song without); with ``dynamic`` also
+``labels_dynamic.csv``, long rows ``path,time_s,arousal,valence,artist`` on -1..1 at 2 Hz
+from 5 s. Paths are relative to ``OUT``.
 """
 
 from __future__ import annotations
@@ -52,20 +53,29 @@ def write_synthetic_csv(out: Path, n_songs: int = 40, seed: int = 0, dynamic: bo
         (out / track.relative).parent.mkdir(parents=True, exist_ok=True)
     labels = in_parallel(_make_track, [(track, seed, out / track.relative) for track in tracks])
     rng = np.random.default_rng([seed, 1])
-    rows = ["song_id,path,valence,arousal"]
-    for track, (_, arousal, valence) in zip(tracks, labels):
+    artists = _artists(n_songs, np.random.default_rng([seed, 5]))
+    rows = ["song_id,path,valence,arousal,artist"]
+    for track, (_, arousal, valence), artist in zip(tracks, labels, artists):
         v, a = (np.clip(5.0 + 3.6 * x.mean() + rng.normal(0, 0.3), 1.0, 9.0) for x in (valence, arousal))
-        rows.append(f"{track.song_id},{track.relative.as_posix()},{v:.2f},{a:.2f}")
+        rows.append(f"{track.song_id},{track.relative.as_posix()},{v:.2f},{a:.2f},{artist}")
     (out / LABELS).write_text("\n".join(rows) + "\n")
     written = f"{LABELS} (static, {STATIC_SCALE})"
     if dynamic:
-        rows = ["path,time_s,arousal,valence"]
-        for track, (times, arousal, valence) in zip(tracks, labels):
-            rows += [f"{track.relative.as_posix()},{t:.1f},{a:.4f},{v:.4f}" for t, a, v in zip(times, arousal, valence)]
+        rows = ["path,time_s,arousal,valence,artist"]
+        for track, (times, arousal, valence), artist in zip(tracks, labels, artists):
+            path = track.relative.as_posix()
+            rows += [f"{path},{t:.1f},{a:.4f},{v:.4f},{artist}" for t, a, v in zip(times, arousal, valence)]
         (out / LABELS_DYNAMIC).write_text("\n".join(rows) + "\n")
         written += f" and {LABELS_DYNAMIC} (dynamic, {DYNAMIC_SCALE})"
     counts = ", ".join(f"{sum(t.relative.suffix == s for t in tracks)} {s[1:]}" for s in _SUFFIXES)
     return f"wrote {n_songs} synthetic songs under {out / AUDIO} ({counts}) with {written} (seed {seed})"
+
+
+def _artists(n_songs: int, rng: np.random.Generator) -> list[str]:
+    """About three songs per artist, in a seeded order; the first song has none (an empty cell)."""
+    n_artists = max(2, n_songs // 3)
+    names = [f"Artist {i + 1}" for i in rng.permutation(np.arange(n_songs) % n_artists)]
+    return ["", *names[1:]]
 
 
 def _plan(n_songs: int, seed: int) -> list[_Track]:
