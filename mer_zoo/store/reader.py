@@ -19,7 +19,7 @@ import numpy as np
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.scales import Scale, parse_scale
-from mer_zoo.store.layout import FORMAT, FORMAT_VERSION, FRAME_COLUMNS, STR, TABLES, SetSpec, set_path
+from mer_zoo.store.layout import FORMAT, FORMAT_VERSION, FRAME_COLUMNS, OPTIONAL, STR, TABLES, SetSpec, set_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,12 +140,31 @@ class FeatureStore:
         return int(self._file[f"{group}/song_id"].shape[0])
 
     def columns(self, group: str) -> dict[str, np.ndarray]:
-        """The columns of table ``group`` (``segments``, ``songs`` or ``failures``) as arrays, strings decoded."""
+        """The columns of table ``group`` (``segments``, ``songs``, ``failures``, ``corpus``) as arrays, strings decoded.
+
+        A column the store predates (``layout.OPTIONAL``) reads as its default value.
+        """
         columns = {}
         for name in TABLES[group]:
-            dset = self._file[f"{group}/{name}"]
+            path = f"{group}/{name}"
+            if path not in self._file and path in OPTIONAL:
+                columns[name] = np.full(self.rows(group), OPTIONAL[path], dtype=object if name == "backend" else None)
+                continue
+            dset = self._file[path]
             columns[name] = dset.asstr()[:] if dset.dtype == STR else dset[:]
         return columns
+
+    def corpus(self) -> tuple[dict[str, np.ndarray], str] | None:
+        """The corpus table recorded at build time and its label layout; None for a store that predates them."""
+        if "corpus/song_id" not in self._file:
+            return None
+        return self.columns("corpus"), str(self._file.attrs.get("label_layout", ""))
+
+    def silent(self) -> np.ndarray:
+        """``(N,)`` bool: each window's peak is below the store's silence floor (all False in older stores)."""
+        if "segments/silent" not in self._file:
+            return np.zeros(len(self), dtype=bool)
+        return np.asarray(self._file["segments/silent"][:], dtype=bool)
 
     def _table(self, group: str) -> pd.DataFrame:
         import pandas as pd

@@ -25,11 +25,13 @@ import numpy as np
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets import STATIC_COLUMNS
 from mer_zoo.store.layout import (
+    CORPUS,
     FAILURES,
     FORMAT,
     FORMAT_VERSION,
     FRAME_COLUMNS,
     LIBVER,
+    OPTIONAL,
     SONGS,
     STR,
     TABLES,
@@ -58,6 +60,8 @@ class SongFeatures:
     frame_times: np.ndarray | None = None  # (n, F) times of the dynamic values in each window, NaN-padded
     arousal_frames: np.ndarray | None = None  # (n, F); None: no frames (all NaN)
     valence_frames: np.ndarray | None = None  # (n, F)
+    silent: np.ndarray | None = None  # (n,) bool, the window's peak is below the silence floor; None: none is
+    backend: str = ""  # the decoder that read the audio: soundfile or pyav
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,9 @@ class StoreWriter:
         # Looking datasets up by path costs more than writing a row: do it once.
         self._dsets = {name: file[set_path(name)] for name in self.sets}
         columns = {**TABLES, "segments": {**TABLES["segments"], **FRAME_COLUMNS}}
-        self._dsets.update({f"{g}/{c}": file[f"{g}/{c}"] for g, cols in columns.items() for c in cols})
+        # (a stopped build of an older mer-zoo lacks the OPTIONAL columns and the corpus: not written then)
+        paths = [f"{g}/{c}" for g, cols in columns.items() for c in cols]
+        self._dsets.update({path: file[path] for path in paths if path in file})
 
     @classmethod
     def create(
@@ -125,10 +131,15 @@ class StoreWriter:
         source_root: str,
         labels: StoreLabels = StoreLabels(),
         compression: str | None = None,
+        corpus: Mapping[str, Sequence[Any]] | None = None,
+        label_layout: str = "",
+        silence_dbfs: float | None = None,
     ) -> StoreWriter:
         """Create an empty store at ``path`` (overwriting it) and open it for appending.
 
-        ``sets`` default to the one ``mel`` set of ``windows``' mel settings.
+        ``sets`` default to the one ``mel`` set of ``windows``' mel settings. ``corpus`` is the
+        corpus table to record (``datasets.fingerprint.corpus_prints``), with the corpus's
+        ``label_layout``; ``silence_dbfs`` the floor below which a window was flagged silent.
         """
         if sets is None:
             from mer_zoo.features import get_extractor
@@ -151,7 +162,10 @@ class StoreWriter:
             h5py_version=h5py.__version__,
             hdf5_version=h5py.version.hdf5_version,
             librosa_version=_package_version("librosa"),
+            label_layout=label_layout,
         )
+        if silence_dbfs is not None:
+            f.attrs["silence_dbfs"] = float(silence_dbfs)
         for spec in sets:
             _growable(f, set_path(spec.name), spec.shape, "f4", compression)
             f[set_path(spec.name)].attrs.update(spec.attrs())
@@ -162,6 +176,8 @@ class StoreWriter:
                 _growable(f, f"{group}/{name}", (), dtype)
         for name, dtype in FRAME_COLUMNS.items():
             _growable(f, f"segments/{name}", (labels.frames_per_window,), dtype)
+        for name, values in (corpus or {}).items():
+            _append(f[f"corpus/{name}"], values)
         f.swmr_mode = True
         return cls(f)
 
@@ -186,6 +202,7 @@ class StoreWriter:
             n_songs = int(np.searchsorted(ends, window_rows, side="right"))
             n_segments = int(ends[n_songs - 1]) if n_songs else 0
             keep = {"features": n_segments, "segments": n_segments, "songs": n_songs, "failures": n_failures}
+            keep["corpus"] = min((old[f"corpus/{c}"].shape[0] for c in CORPUS if f"corpus/{c}" in old), default=0)
             with h5py.File(fresh, "w", libver=LIBVER) as new:
                 new.attrs.update(dict(old.attrs))
 
@@ -228,6 +245,9 @@ class StoreWriter:
         _append(d["segments/song_id"], np.repeat([song.song_id for song in songs], counts))
         for column in ("start_s", "end_s", "arousal", "valence"):
             _append(d[f"segments/{column}"], np.concatenate([getattr(song, column) for song in songs]))
+        if "segments/silent" in d:
+            silent = [np.zeros(n, bool) if song.silent is None else song.silent for song, n in zip(songs, counts)]
+            _append(d["segments/silent"], np.concatenate(silent))
         n_frames = d["segments/arousal_frames"].shape[1]
         for column in FRAME_COLUMNS:
             parts = [getattr(song, column) for song in songs]
@@ -243,8 +263,10 @@ class StoreWriter:
             "n_segments": counts,
         }
         rows.update({name: [song.static.get(name, np.nan) for song in songs] for name in STATIC_COLUMNS})
+        rows["backend"] = [song.backend for song in songs]
         for name, values in rows.items():
-            _append(d[f"songs/{name}"], values)
+            if f"songs/{name}" in d or f"songs/{name}" not in OPTIONAL:
+                _append(d[f"songs/{name}"], values)
         self._file.flush()
 
     def append_failure(self, song_id: int, path: str, reason: str, set_name: str = "") -> None:
