@@ -248,8 +248,12 @@ def predict(
     if overwrite:
         out.unlink(missing_ok=True)
     summary = stream(run_dir, inputs, out, device=device, workers=workers, scheduler=scheduler, progress=progress)
+    for path, reason in summary.skipped:
+        typer.echo(f"mer-zoo predict: skipped {path}: {reason}", err=True)
     for path, reason in summary.failures:
         typer.echo(f"mer-zoo predict: error: {reason if path in reason else f'{path}: {reason}'}", err=True)
+    for note in summary.notes:
+        typer.echo(note)
     if summary.already:
         typer.echo(f"{out}: {summary.already} files were already predicted (skipped; --overwrite starts afresh)")
     if out.is_file() and out.stat().st_size:
@@ -258,7 +262,8 @@ def predict(
         run = open_run(run_dir)
         result = Predictions(pd.read_csv(out), task=run.task, scale=run.scale)
         typer.echo("\n".join(result.summary_lines()))
-        typer.echo(f"wrote {out} ({summary.written} files now, {len(summary.failures)} failed)")
+        skipped = f", {len(summary.skipped)} skipped (not audio)" if summary.skipped else ""
+        typer.echo(f"wrote {out} ({summary.written} files now, {len(summary.failures)} failed{skipped})")
         if plot is not None:
             from mer_zoo.plots import plot_va
             from mer_zoo.scales import parse_scale
