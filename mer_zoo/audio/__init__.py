@@ -27,16 +27,17 @@ from mer_zoo.audio.windows import (
     fit_to_audio,
     frames_per_window,
     plan_windows,
+    relabel,
     static_windows,
 )
 
 __all__ = [
     "DROP_AUDIO",
-    "SILENCE_DBFS",
-    "AudioReader",
     "DROP_LABELS",
     "FFT_ENGINES",
     "MEL_BACKENDS",
+    "SILENCE_DBFS",
+    "AudioReader",
     "WindowPlan",
     "annotation_step",
     "capture_decoder_notes",
@@ -51,6 +52,7 @@ __all__ = [
     "mel_plan",
     "plain_cause",
     "plan_windows",
+    "relabel",
     "resolve_mel_backend",
     "silent_windows",
     "static_windows",

@@ -18,7 +18,10 @@ __all__ = ["empty_file", "plain_cause"]
 
 # (pattern on the decoder's phrase, plain cause); "{format}" is the file's kind from its suffix.
 _PLAIN: tuple[tuple[str, str], ...] = (
-    (r"lost sync|psf_fseek\(\) failed|unexpected end|end of file|truncated|short read", "truncated or damaged {format}"),
+    (
+        r"lost sync|psf_fseek\(\) failed|unexpected end|end of file|truncated|short read",
+        "truncated or damaged {format}",
+    ),
     (r"malformed|no 'data' chunk|bad header|header.*(corrupt|invalid)", "damaged {format} header"),
     (r"unseekable|not seekable", "too short or damaged to read as {format}"),
     (r"does not exist|format not recognised|invalid data found", "not audio, or damaged beyond reading"),

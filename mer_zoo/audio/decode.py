@@ -48,7 +48,7 @@ def capture_decoder_notes(enabled: bool = True) -> None:
     such as "Warning: Xing stream size off by more than 1%" that name no file.
     """
     if enabled and _notes["file"] is None:
-        _notes["file"] = tempfile.TemporaryFile()
+        _notes["file"] = tempfile.TemporaryFile()  # noqa: SIM115  (kept open for the process)
     elif not enabled and _notes["file"] is not None:
         _notes["file"].close()
         _notes["file"] = None

@@ -94,7 +94,8 @@ class PyAVSource:
         self._next: int | None = 0  # sample index of the next frame, while counted
         if seek_to is not None and seek_to > _PREROLL and self._origin is not None and self._seekable:
             seconds = (seek_to - _PREROLL) / self.samplerate + self._origin
-            self._container.seek(int(seconds / self._stream.time_base), stream=self._stream, backward=True)
+            base = float(self._stream.time_base or 1 / self.samplerate)
+            self._container.seek(int(seconds / base), stream=self._stream, backward=True)
             self._next = None  # known from the first frame's timestamp
         elif seek_to is not None:
             self._container.seek(0)

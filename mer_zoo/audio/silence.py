@@ -17,9 +17,7 @@ __all__ = ["SILENCE_DBFS", "silent_windows"]
 SILENCE_DBFS = -60.0  # a window whose sample peak is below this (dB full scale, 1.0 = 0 dBFS) is silent
 
 
-def silent_windows(
-    span: np.ndarray, offsets: Sequence[int], n: int, floor_dbfs: float = SILENCE_DBFS
-) -> np.ndarray:
+def silent_windows(span: np.ndarray, offsets: Sequence[int], n: int, floor_dbfs: float = SILENCE_DBFS) -> np.ndarray:
     """``(len(offsets),)`` bool: the ``n``-sample window of ``span`` at each offset peaks below ``floor_dbfs``."""
     floor = 10.0 ** (floor_dbfs / 20.0)
     flags = np.zeros(len(offsets), dtype=bool)

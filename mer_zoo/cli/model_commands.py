@@ -83,6 +83,11 @@ def train(
         "mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."
     ),
     opt: list[str] = typer.Option([], "--opt", help="Model option KEY=VALUE (repeatable), passed to the builder."),
+    skip_silent: bool = typer.Option(
+        True,
+        "--skip-silent/--keep-silent",
+        help="Leave out the windows the store flags silent (default), or keep them.",
+    ),
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue an interrupted run directory from its last.pt."
     ),
@@ -108,7 +113,7 @@ def train(
         config = _train_config(
             model, epochs, opt, features=features, out=out, task=task, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, seed=seed, device=device, split=split, patience=patience, schedule=schedule,
-            num_workers=workers, augment=augment, feature_set=feature_set,
+            num_workers=workers, augment=augment, feature_set=feature_set, skip_silent=skip_silent,
         )  # fmt: skip
         path = train_run(config)
     typer.echo(f"run: {path}")
@@ -141,6 +146,11 @@ def cv(
         "mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."
     ),
     opt: list[str] = typer.Option([], "--opt", help="Model option KEY=VALUE (repeatable), passed to the builder."),
+    skip_silent: bool = typer.Option(
+        True,
+        "--skip-silent/--keep-silent",
+        help="Leave out the windows the store flags silent (default), or keep them.",
+    ),
 ) -> None:
     """Cross-validate a model by song: one run per fold, and cv.json with mean ± std over folds."""
     from mer_zoo.errors import InputError
@@ -151,7 +161,7 @@ def cv(
     config = _train_config(
         model, epochs, opt, features=features, out=out, task=task, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, seed=seed, device=device, patience=patience, schedule=schedule,
-        num_workers=workers, augment=augment, feature_set=feature_set,
+        num_workers=workers, augment=augment, feature_set=feature_set, skip_silent=skip_silent,
     )  # fmt: skip
     path = cross_validate(config, folds)
     typer.echo(f"cv: {path} ({path / 'cv.json'})")

@@ -61,10 +61,10 @@ def corpus_prints(corpus: Corpus) -> dict[str, list[Any]]:
     return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
 
-def label_layout(corpus: Corpus) -> str:
-    """What every song's labels are read as (scales, dynamic or not), as JSON: a change here is no mere edit."""
+def label_layout(corpus: Corpus, **more: Any) -> str:
+    """What every song's labels are read as (scales, dynamic or not, ``more``), as JSON: a change here is no mere edit."""
     layout = {"dynamic_scale": corpus.dynamic_scale, "static_scale": corpus.static_scale,
-              "has_dynamic": corpus.has_dynamic}  # fmt: skip
+              "has_dynamic": corpus.has_dynamic, **more}  # fmt: skip
     return json.dumps(layout, sort_keys=True)
 
 
@@ -127,4 +127,5 @@ def compare_prints(
 def _plain(layout: str) -> str:
     d = json.loads(layout)
     kind = "dynamic" if d.get("has_dynamic") else "static only"
-    return f"{kind}, scales {d.get('dynamic_scale')} / {d.get('static_scale')}"
+    frames = f", {d['frames_per_window']} frames a window" if "frames_per_window" in d else ""
+    return f"{kind}, scales {d.get('dynamic_scale')} / {d.get('static_scale')}{frames}"

@@ -72,7 +72,15 @@ if TYPE_CHECKING:
     from mer_zoo.pipeline.add import add_features, render_add_summary
     from mer_zoo.pipeline.build import build_features, make_extractors, plan_job
     from mer_zoo.pipeline.cluster import ClusterStart, check_reachable, dask_client
-    from mer_zoo.pipeline.extract import ExtractJob, FileBlock, SongResult, extract_file, extract_song, file_blocks, warm_up
+    from mer_zoo.pipeline.extract import (
+        ExtractJob,
+        FileBlock,
+        SongResult,
+        extract_file,
+        extract_song,
+        file_blocks,
+        warm_up,
+    )
     from mer_zoo.pipeline.predict_many import RowMaker, collect_audio, gather_audio, stream_predictions
     from mer_zoo.pipeline.report import BuildSummary, render_summary
     from mer_zoo.pipeline.workers import start_fork_server

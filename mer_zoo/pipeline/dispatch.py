@@ -173,4 +173,3 @@ def _write(
             dropped.update(result.dropped)
         advance(result.features is None)
     return dropped
-

@@ -182,7 +182,9 @@ def file_blocks(
             slices = window_slices(starts, float(starts[0]), windows)
             fits = next((i for i, s in enumerate(slices) if s.stop > len(y)), len(slices))
             if fits == 0 and first == 0:
-                raise MerZooError(f"{path}: audio ends at {duration:.2f} s, shorter than one {windows.clip_s:g}-s window")
+                raise MerZooError(
+                    f"{path}: audio ends at {duration:.2f} s, shorter than one {windows.clip_s:g}-s window"
+                )
             offsets = [s.start for s in slices[:fits]]
             features = {}
             for extractor in extractors:

@@ -36,9 +36,10 @@ def read_settings(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """What decides whether a store (finished or not) can be reused: settings and completeness.
 
     Returns:
-        ``{"windows", "sets", "dataset", "source_root", "compression", "complete"}`` (``sets``
-        maps each set to its extractor, version and config), or None when ``path`` is not a
-        readable mer-zoo store of this format.
+        ``{"windows", "sets", "dataset", "source_root", "compression", "complete", "corpus",
+        "label_layout"}`` (``sets`` maps each set to its extractor, version and config;
+        ``corpus`` is the corpus table, None in a store that predates it), or None when
+        ``path`` is not a readable mer-zoo store of this format.
     """
     try:
         with h5py.File(path, "r", libver="latest", swmr=True) as f:
@@ -53,9 +54,20 @@ def read_settings(path: str | os.PathLike[str]) -> dict[str, Any] | None:
                 "source_root": str(f.attrs["source_root"]),
                 "compression": f[set_path(names[0])].compression if names else None,
                 "complete": bool(f.attrs.get("complete", False)),
+                "corpus": _corpus_table(f),
+                "label_layout": str(f.attrs.get("label_layout", "")),
             }
     except (OSError, KeyError, ValueError):
         return None
+
+
+def _corpus_table(f: h5py.File) -> dict[str, list[Any]] | None:
+    if "corpus/song_id" not in f:
+        return None
+    return {
+        name: (f[f"corpus/{name}"].asstr()[:] if f[f"corpus/{name}"].dtype == STR else f[f"corpus/{name}"][:]).tolist()
+        for name in TABLES["corpus"]
+    }
 
 
 class FeatureStore:
