@@ -24,7 +24,10 @@ _PLAIN: tuple[tuple[str, str], ...] = (
     ),
     (r"malformed|no 'data' chunk|bad header|header.*(corrupt|invalid)", "damaged {format} header"),
     (r"unseekable|not seekable", "too short or damaged to read as {format}"),
-    (r"does not exist|format not recognised|invalid data found", "not audio, or damaged beyond reading"),
+    (
+        r"does not exist|format not recognised|invalid data found|no audio stream|no sample rate",
+        "not audio, or damaged beyond reading",
+    ),
     (r"unspecified internal error|internal error", "damaged or unsupported {format} data"),
     (r"decoder not found|codec not (found|supported)|unsupported codec", "a codec this decoder does not have"),
     (r"sub-format|unsupported encoding|not supported", "an encoding this decoder does not support"),
