@@ -111,8 +111,10 @@ def main() -> None:
             secs = float(np.median([r["seconds"] for r in found[label]]))
             cells.append(f"{peak:.0f}" + (f" ({secs:.1f} s)" if secs else ""))
         print(f"| {name} | " + " | ".join(cells) + " |")
-    windows = {label: int(rows[next(iter(trees))][label][0]["windows"]) for label in labels[1:]}
-    print(f"\nwindows per file: {windows}; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs")
+    windows = {name: [int(found[label][0]["windows"]) for label in labels[1:]] for name, found in rows.items()}
+    print(
+        f"\nwindows per file ({', '.join(labels[1:])}): {windows}; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":

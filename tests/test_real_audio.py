@@ -196,3 +196,28 @@ def test_decoder_chatter_goes_to_the_log_with_the_file_name(
     assert capfd.readouterr().err == ""
     notes = [r.getMessage() for r in caplog.records if r.name == "mer_zoo.audio"]
     assert notes and all(note.startswith(f"{cut}: ") for note in notes)
+
+
+def test_the_torch_mel_of_an_all_zero_window_is_the_floor_too() -> None:
+    from mer_zoo.audio import log_mel_batch
+
+    config = FeatureConfig()
+    clips = np.zeros((2, config.clip_samples), dtype=np.float32)
+    clips[1] = noise(5, channels=1)[:, 0]
+    mel = log_mel_batch(clips, config)
+    assert np.all(mel[0] == -80.0) and mel[1].max() == 0.0
+
+
+def test_a_failure_reason_is_one_whole_line_in_a_pipe(tmp_path: Path) -> None:
+    from test_build_update import _build
+
+    root = tmp_path / "a folder with a rather long name to make the reason longer than eighty columns"
+    root.mkdir()
+    write(root / "good.flac", noise(11))
+    (root / "bad.flac").write_bytes(b"not audio at all " * 40)
+    (root / "labels.csv").write_text("path,arousal,valence\ngood.flac,3,4\nbad.flac,4,5\n")
+    code, stdout, _ = _build(root, tmp_path / "features.h5")
+    assert code == 1
+    (line,) = [line for line in stdout.splitlines() if "bad.flac" in line]
+    assert f"{root / 'bad.flac'}: cannot decode audio (not audio, or damaged beyond reading (FFmpeg: " in line
+    assert line.rstrip(" │").endswith("libsndfile: Format not recognised))")
