@@ -93,6 +93,8 @@ def test_the_store_records_each_songs_decoder_and_flags_and_counts_silent_window
         assert np.all(store.mel[first] == -80.0)  # silence is the floor, not a 0-dB image
         assert np.isfinite(store.mel[:]).all()
         assert store.attrs["silence_dbfs"] == -60.0
+        described = store.describe()  # what `mer-zoo info` prints
+        assert described["silent_windows"] == 1 and described["decoders"] == {"pyav": 2, "soundfile": 2}
     lines = {
         line.split("│")[1].strip(): line.split("│")[2].strip() for line in printed.splitlines() if line.count("│") == 3
     }

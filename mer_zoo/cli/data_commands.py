@@ -197,7 +197,7 @@ def info(
         f"store:       {description['path']} ({description['size_bytes'] / 2**20:.1f} MiB)",
         f"dataset:     {description['dataset']} from {description['source_root']}",
         f"songs:       {description['songs']} built, {description['failures']} failed",
-        f"windows:     {description['segments']} ({windows})",
+        f"windows:     {description['segments']} ({windows}), {description['silent_windows']} silent",
         f"labels:      window/frame {labels['dynamic_scale']} ({labels['window_labels']}, "
         f"{labels['frames_per_window']} frames of {labels['label_rate_hz']:g} Hz per window), song {labels['static_scale']}",
     ]
@@ -207,6 +207,8 @@ def info(
             f"set {name + ':':<8} {info['kind']} {' x '.join(map(str, info['shape']))} by {info['extractor']} "
             f"v{info['version']} ({info['backend']}; compression {info['compression'] or 'none'}) {settings}"
         )
+    if description["decoders"]:
+        lines.append("decoded by:  " + ", ".join(f"{k} {v}" for k, v in description["decoders"].items()))
     lines.append("versions:    " + ", ".join(f"{k}={v}" for k, v in description["versions"].items()))
     lines += [f"failed:      {i}: {r}" for i, r in zip(failures["song_id"], failures["reason"])]
     typer.echo("\n".join(lines))

@@ -257,6 +257,12 @@ class FeatureStore:
             "songs": self.rows("songs"),
             "segments": len(self),
             "failures": self.rows("failures"),
+            "silent_windows": int(self.silent().sum()),
+            "decoders": {
+                str(k): int(v)
+                for k, v in zip(*np.unique(self.columns("songs")["backend"].astype(str), return_counts=True))
+                if k
+            },
             "sets": sets,
             "size_bytes": self.path.stat().st_size,
             "dataset": attrs.get("dataset"),
