@@ -126,6 +126,7 @@ def build_features(
             create = functools.partial(_create, partial, job, specs, corpus, root, labels, compression, prints)
             writer = open_partial(partial, settings, overwrite, notes, create, prints, update)
             try:
+                writer.record_corpus(prints[0])
                 already = writer.done_song_ids()
                 if already:
                     notes.append(f"resumed {partial}: {len(already)} songs were already done")

@@ -62,7 +62,7 @@ def read_settings(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def _corpus_table(f: h5py.File) -> dict[str, list[Any]] | None:
-    if "corpus/song_id" not in f:
+    if "corpus/song_id" not in f or not f["corpus/song_id"].shape[0]:  # a store made before it, or without one
         return None
     return {
         name: (f[f"corpus/{name}"].asstr()[:] if f[f"corpus/{name}"].dtype == STR else f[f"corpus/{name}"][:]).tolist()
@@ -168,7 +168,7 @@ class FeatureStore:
 
     def corpus(self) -> tuple[dict[str, np.ndarray], str] | None:
         """The corpus table recorded at build time and its label layout; None for a store that predates them."""
-        if "corpus/song_id" not in self._file:
+        if "corpus/song_id" not in self._file or not self.rows("corpus"):
             return None
         return self.columns("corpus"), str(self._file.attrs.get("label_layout", ""))
 

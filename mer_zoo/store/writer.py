@@ -218,6 +218,13 @@ class StoreWriter:
         f.swmr_mode = True
         return cls(f)
 
+    def record_corpus(self, corpus: Mapping[str, Sequence[Any]]) -> None:
+        """Record the corpus table in a store that has none yet (a stopped build made without one)."""
+        if "corpus/song_id" in self._dsets and self._dsets["corpus/song_id"].shape[0] == 0:
+            for name, values in corpus.items():
+                _append(self._dsets[f"corpus/{name}"], values)
+            self._file.flush()
+
     def done_song_ids(self) -> set[int]:
         """Songs already committed, extracted or failed; a resumed build skips them."""
         done = self._file["songs/song_id"][:].tolist() + self._file["failures/song_id"][:].tolist()
