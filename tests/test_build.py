@@ -137,6 +137,8 @@ def _stopped_build(store: Path, partial: Path, root: Path, n_songs: int) -> None
                     valence=segments.valence.values[rows],
                     static={name: getattr(song, name) for name in STATIC_COLUMNS},
                     **{name: values[rows] for name, values in frames.items()},
+                    silent=segments.silent.values[rows],
+                    backend=song.backend,
                 )
             )
     writer.close()
