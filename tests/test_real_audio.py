@@ -130,14 +130,16 @@ def test_predict_on_a_folder_takes_every_decodable_file_names_the_others_and_fla
     (folder / "song.weird").write_bytes((library / "b.m4a").read_bytes())  # audio under an unknown suffix
     (folder / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
     (folder / ".DS_Store").write_bytes(bytes(100))
+    (folder / "list.m3u").write_text("#EXTM3U\nb.m4a\n")
     out = tmp_path / "predictions.csv"
     assert cli(["predict", cnn_run, folder, "--out", out, "--no-progress", "--device", "cpu", "--workers", "1"]) == 0
     captured = capsys.readouterr()
     skipped = sorted(line for line in captured.err.splitlines() if "skipped" in line)
     assert (
-        len(skipped) == 2 and ".DS_Store: hidden file" in skipped[0] and "cover.jpg: no decoder opens it" in skipped[1]
+        len(skipped) == 3 and ".DS_Store: hidden file" in skipped[0] and "cover.jpg: no decoder opens it" in skipped[1]
     )
-    assert "2 skipped (not audio)" in captured.out
+    assert "list.m3u: a playlist or cue sheet, not audio" in skipped[2]
+    assert "3 skipped (not audio)" in captured.out
     table = pd.read_csv(out)
     assert sorted(Path(f).name for f in table.file.unique()) == ["b.m4a", "c.wma", "quiet.wav", "song.weird"]
     quiet = table[table.file.str.endswith("quiet.wav")]

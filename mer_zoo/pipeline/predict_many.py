@@ -43,6 +43,8 @@ AUDIO_SUFFIXES = (
     ".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".asf", ".ape", ".wv", ".mpc", ".mp2", ".mka",
     ".webm", ".ac3", ".tta", ".spx", ".dsf", ".amr",
 )  # fmt: skip
+# Never opened to look: FFmpeg would follow a playlist's entries (and predict a song twice).
+_PLAYLISTS = (".m3u", ".m3u8", ".pls", ".xspf", ".asx", ".cue")
 _FILES_PER_TASK = 4
 _ALONE_BYTES = 64 << 20  # a file this large (an hour of mp3, 10 minutes of FLAC) goes alone in a task
 
@@ -106,6 +108,8 @@ def _scan(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
             skipped.append((str(path), "hidden file"))
         elif path.suffix.lower() in AUDIO_SUFFIXES:
             files.append(path)
+        elif path.suffix.lower() in _PLAYLISTS:
+            skipped.append((str(path), "a playlist or cue sheet, not audio"))
         else:
             try:
                 AudioReader(path, 8000).close()
