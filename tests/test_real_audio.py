@@ -225,3 +225,15 @@ def test_a_failure_reason_is_one_whole_line_in_a_pipe(tmp_path: Path) -> None:
     (line,) = [line for line in stdout.splitlines() if "bad.flac" in line]
     assert f"{root / 'bad.flac'}: cannot decode audio (not audio, or damaged beyond reading (FFmpeg: " in line
     assert line.rstrip(" │").endswith("libsndfile: Format not recognised))")
+
+
+def test_without_pyav_a_file_libsndfile_refuses_names_the_package(
+    library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mer_zoo.audio.ffmpeg
+
+    monkeypatch.setattr(mer_zoo.audio.ffmpeg, "pyav_available", lambda: False)
+    expected = r"b\.m4a: cannot decode audio \(libsndfile: Format not recognised; PyAV, which reads m4a, wma and more, is not installed: pip install av\)$"
+    with pytest.raises(MerZooError, match=expected):
+        load_audio(library / "b.m4a", 44100)
+    assert load_audio(library / "a.flac", 44100)[0].size  # libsndfile's files need no PyAV

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mer_zoo.errors import one_line
 
-__all__ = ["empty_file", "plain_cause"]
+__all__ = ["decoder_phrase", "empty_file", "plain_cause"]
 
 # (pattern on the decoder's phrase, plain cause); "{format}" is the file's kind from its suffix.
 _PLAIN: tuple[tuple[str, str], ...] = (
@@ -43,7 +43,7 @@ def _format(path: str | Path) -> str:
     return {"": "file", "oga": "Ogg", "ogg": "Ogg", "m4a": "AAC/ALAC (m4a)", "aif": "AIFF"}.get(suffix, suffix.upper())
 
 
-def _original(text: str) -> str:
+def decoder_phrase(text: str) -> str:
     """The decoder's own phrase, without the parts that repeat the path or name an internal call."""
     text = one_line(text)
     text = _OPENING.sub("", text)
@@ -60,7 +60,7 @@ def plain_cause(errors: str | Sequence[tuple[str, str]], path: str | Path) -> st
     decoder. A phrase with no mapping is given as it is.
     """
     pairs = [("", errors)] if isinstance(errors, str) else list(errors)
-    originals = [(decoder, _original(text)) for decoder, text in pairs]
+    originals = [(decoder, decoder_phrase(text)) for decoder, text in pairs]
     said = "; ".join(f"{decoder}: {text}" if decoder else text for decoder, text in originals)
     for _, original in originals:
         for pattern, plain in _PLAIN:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mer_zoo.audio.causes import empty_file, plain_cause
+from mer_zoo.audio.causes import decoder_phrase, empty_file, plain_cause
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import MerZooError, one_line
 
@@ -188,8 +188,9 @@ def _open(path: Path) -> Any:
     from mer_zoo.audio.ffmpeg import PyAVSource, pyav_available
 
     if not pyav_available():
-        cause = plain_cause(refused, path)
-        raise MerZooError(f"{path}: cannot decode audio ({cause}; PyAV reads more formats: pip install av)")
+        said = decoder_phrase(refused)
+        raise MerZooError(f"{path}: cannot decode audio (libsndfile: {said}; PyAV, which reads m4a, wma and more, "
+                          "is not installed: pip install av)")  # fmt: skip
     try:
         return PyAVSource(path)
     except Exception as err:  # av.FFmpegError and OSError: FFmpeg refuses it too
