@@ -95,6 +95,7 @@ class FeatureDataset(torch.utils.data.Dataset):
         normalizer: per-feature statistics applied to every item (fit them on the train part).
         augment: training-only augmentation, applied after normalisation; off when None.
         seed: the seed of the default split.
+        skip_silent: leave out the windows the store flags silent (``segments/silent``).
 
     Items are float32 ``(1, D, frames)`` for frame-level sets (``(1, n_mels, frames)`` for
     ``mel``), ``(D,)`` for vectors, and the window's target float32 ``(2,)``.
@@ -111,6 +112,7 @@ class FeatureDataset(torch.utils.data.Dataset):
         normalizer: Normalizer | None = None,
         augment: Augment | None = None,
         seed: int = 0,
+        skip_silent: bool = False,
     ) -> None:
         self.store_path = Path(store_path)
         if split not in SPLIT_NAMES:
@@ -125,13 +127,14 @@ class FeatureDataset(torch.utils.data.Dataset):
             segments = store.segments
             failures = store.failures
             offsets = store.offsets(feature_set)
+            silent = store.silent() if skip_silent else np.zeros(len(segments), dtype=bool)
         self.feature_set = self.spec.name
         self._stamp = _stamp(self.store_path)
         if songs is None and split != "all":
             songs = default_split(segments["song_id"].to_numpy(), seed)
         # Songs whose set failed when it was added to the store hold NaN rows there: never served.
         without = failures.song_id[failures["set"] == self.feature_set].to_numpy()
-        usable = ~np.isin(segments["song_id"].to_numpy(), without)
+        usable = ~np.isin(segments["song_id"].to_numpy(), without) & ~silent
         if songs is None:
             rows = np.flatnonzero(usable)
             where = "the store"

@@ -66,7 +66,8 @@ def evaluate(
     dev = resolve_device(device)
     use_all_cores()
     model = run.build_model("best.pt", dev)
-    read = {"feature_set": run.feature_set, "as_vector": run.as_vector, "normalizer": run.normalizer()}
+    read = {"feature_set": run.feature_set, "as_vector": run.as_vector, "normalizer": run.normalizer(),
+            "skip_silent": run.skip_silent}  # fmt: skip
     split = run.split()
     if features is None:
         parts = {part: FeatureDataset(store, part, songs=split, **read) for part in ("val", "test")}

@@ -4,11 +4,16 @@ Windows start at 0 s and advance by the run's ``hop_s``, each ``clip_s`` long, o
 whole file at any sample rate or channel count; the features are made with the run's
 recorded settings and normalised with the run's normaliser. What comes out follows the task:
 
-- ``window``: one row per window (``file, window, start_s, end_s, arousal, valence``);
-- ``static``: one row per file, the mean of its windows (``file, n_windows, arousal, valence``);
-- ``dynamic``: one row every 0.5 s (``file, time_s, arousal, valence``); a temporal model
-  predicts each frame, a window model's value is held over its window's frames, and frames
+- ``window``: one row per window (``file, window, start_s, end_s, arousal, valence, silent, n_windows``);
+- ``static``: one row per file, the mean of its windows (``file, n_windows, arousal, valence, silent``);
+- ``dynamic``: one row every 0.5 s (``file, time_s, arousal, valence, silent, n_windows``); a temporal
+  model predicts each frame, a window model's value is held over its window's frames, and frames
   that overlapping windows share get the mean of their predictions.
+
+``silent`` flags values that come from silence (a window peaking below ``SILENCE_DBFS``; a frame
+all of whose windows are silent; a file all of whose windows are). A static run trained
+without silent windows (``--skip-silent``, the default) averages a file's other windows.
+``n_windows`` (the file's windows) lets a resumed CSV tell a whole file from a cut one.
 
 The model comes from a run folder or from an export of one (``mer-zoo export``): both carry
 the same prediction settings (:class:`mer_zoo.export.PredictSpec`), and only the model call
@@ -37,14 +42,16 @@ __all__ = [
     "Predictor",
     "predict",
     "predict_file",
+    "row_count",
+    "rows_from_outputs",
     "rows_of",
     "stream",
 ]
 
 PREDICTION_COLUMNS = {
-    "window": ["file", "window", "start_s", "end_s", "arousal", "valence"],
-    "static": ["file", "n_windows", "arousal", "valence"],
-    "dynamic": ["file", "time_s", "arousal", "valence"],
+    "window": ["file", "window", "start_s", "end_s", "arousal", "valence", "silent", "n_windows"],
+    "static": ["file", "n_windows", "arousal", "valence", "silent"],
+    "dynamic": ["file", "time_s", "arousal", "valence", "silent", "n_windows"],
 }
 
 
@@ -95,8 +102,8 @@ class Predictor:
         from mer_zoo.pipeline import extract_samples
 
         y = to_mono(audio, sr, self.spec.windows.sample_rate)
-        features, starts = extract_samples(y, self.spec.windows, [self.extractor], name)
-        return rows_of(self, name, features, starts)
+        block = extract_samples(y, self.spec.windows, [self.extractor], name)
+        return rows_of(self, name, block.features, block.starts, block.silent)
 
 
 def _window_outputs(predictor: Predictor, features: np.ndarray) -> np.ndarray:
@@ -105,37 +112,81 @@ def _window_outputs(predictor: Predictor, features: np.ndarray) -> np.ndarray:
     return from_model(predictor.model(spec.model_input(features)), parse_scale(spec.scale))
 
 
-def _frames_table(name: str, starts: np.ndarray, outputs: np.ndarray, clip_s: float, n_frames: int) -> pd.DataFrame:
+def _frame_times(starts: np.ndarray, clip_s: float, n_frames: int) -> np.ndarray:
+    """``(n, F)`` times of each window's frames, rounded to the microsecond (frames of overlapping windows meet)."""
+    return np.round(starts[:, None] + (clip_s / n_frames) * np.arange(n_frames)[None, :], 6)
+
+
+def _frames_table(
+    name: str, starts: np.ndarray, outputs: np.ndarray, silent: np.ndarray, clip_s: float, n_frames: int
+) -> pd.DataFrame:
     frames = hold(outputs, n_frames)
-    times = starts[:, None] + (clip_s / n_frames) * np.arange(n_frames)[None, :]
-    table = pd.DataFrame({"time_s": np.round(times.reshape(-1), 6), "arousal": frames[..., 0].reshape(-1),
-                          "valence": frames[..., 1].reshape(-1)})  # fmt: skip
-    table = table.groupby("time_s", sort=True, as_index=False).mean()
+    times = _frame_times(starts, clip_s, n_frames)
+    table = pd.DataFrame({"time_s": times.reshape(-1), "arousal": frames[..., 0].reshape(-1),
+                          "valence": frames[..., 1].reshape(-1), "silent": np.repeat(silent, n_frames)})  # fmt: skip
+    table = table.groupby("time_s", sort=True, as_index=False).agg(
+        {"arousal": "mean", "valence": "mean", "silent": "all"}
+    )
     table.insert(0, "file", name)
+    table["n_windows"] = len(starts)
     return table
 
 
-def predict_file(predictor: Predictor, path: str | os.PathLike[str]) -> pd.DataFrame:
-    """One file's predictions in the run's task's rows; MerZooError when it cannot be decoded or is too short."""
-    from mer_zoo.pipeline import extract_file
-
-    features, starts = extract_file(Path(path), predictor.spec.windows, [predictor.extractor])
-    return rows_of(predictor, str(path), features, starts)
-
-
-def rows_of(predictor: Predictor, name: str, features: dict[str, np.ndarray], starts: np.ndarray) -> pd.DataFrame:
-    """The rows of one file whose windows (starting at ``starts``) were already featurised."""
+def row_count(predictor: Predictor, n_windows: int) -> int:
+    """How many rows a file of ``n_windows`` windows has in the run's task (what a resumed CSV checks)."""
+    if predictor.task == "static":
+        return 1
+    if predictor.task == "window":
+        return n_windows
     spec = predictor.spec
+    starts = spec.windows.hop_s * np.arange(n_windows, dtype=np.float64)
+    return len(np.unique(_frame_times(starts, spec.windows.clip_s, spec.frames_per_window)))
+
+
+def predict_file(predictor: Predictor, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """One file's predictions in the run's task's rows; MerZooError when it cannot be decoded or is too short.
+
+    The file is decoded a block of windows at a time and the model runs on each block.
+    """
+    from mer_zoo.pipeline import file_blocks
+
+    outputs, starts, silent = [], [], []
+    for block in file_blocks(Path(path), predictor.spec.windows, [predictor.extractor]):
+        if len(block.starts):
+            outputs.append(_window_outputs(predictor, block.features[predictor.extractor.name]))
+            starts.append(block.starts)
+            silent.append(block.silent)
+    return rows_from_outputs(predictor, str(path), np.concatenate(outputs), np.concatenate(starts),
+                             np.concatenate(silent))  # fmt: skip
+
+
+def rows_of(
+    predictor: Predictor, name: str, features: dict[str, np.ndarray], starts: np.ndarray, silent: Any = None
+) -> pd.DataFrame:
+    """The rows of one file whose windows (starting at ``starts``) were already featurised."""
     outputs = _window_outputs(predictor, features[predictor.extractor.name])
+    return rows_from_outputs(predictor, name, outputs, starts, silent)
+
+
+def rows_from_outputs(
+    predictor: Predictor, name: str, outputs: np.ndarray, starts: np.ndarray, silent: Any = None
+) -> pd.DataFrame:
+    """The rows of one file from its windows' model outputs, window starts and silence flags (None: none silent)."""
+    spec = predictor.spec
+    clip_s = spec.windows.clip_s
     starts = np.asarray(starts, dtype=np.float64)
+    silent = np.zeros(len(starts), dtype=bool) if silent is None else np.asarray(silent, dtype=bool)
+    n = len(starts)
     if spec.task == "dynamic":
-        return _frames_table(name, starts, outputs, spec.windows.clip_s, spec.frames_per_window)
+        return _frames_table(name, starts, outputs, silent, clip_s, spec.frames_per_window)
     if spec.task == "static":
-        mean = outputs.reshape(len(starts), 2).mean(axis=0)
-        return pd.DataFrame({"file": [name], "n_windows": [len(starts)], "arousal": [mean[0]], "valence": [mean[1]]})
+        heard = ~silent if spec.skip_silent and not silent.all() else np.ones(n, dtype=bool)
+        mean = outputs.reshape(n, 2)[heard].mean(axis=0)
+        return pd.DataFrame({"file": [name], "n_windows": [n], "arousal": [mean[0]], "valence": [mean[1]],
+                             "silent": [bool(silent.all())]})  # fmt: skip
     return pd.DataFrame({
-        "file": name, "window": np.arange(len(starts)), "start_s": starts, "end_s": starts + spec.windows.clip_s,
-        "arousal": outputs[:, 0], "valence": outputs[:, 1],
+        "file": name, "window": np.arange(n), "start_s": starts, "end_s": starts + clip_s,
+        "arousal": outputs[:, 0], "valence": outputs[:, 1], "silent": silent, "n_windows": n,
     })  # fmt: skip
 
 
@@ -151,19 +202,25 @@ def stream(
 ) -> Any:
     """Predict every audio file ``inputs`` name into the CSV ``out``, extracting on Dask workers.
 
-    Files already in ``out`` are skipped (a rerun continues a stopped one); see
+    Files already whole in ``out`` are skipped (a rerun continues a stopped one); files of the
+    folders given that no decoder opens are named in its ``skipped``; see
     :mod:`mer_zoo.pipeline.predict_many`. Returns its ``StreamSummary``.
     """
-    from mer_zoo.pipeline import ExtractJob, collect_audio, stream_predictions
+    from mer_zoo.pipeline import ExtractJob, RowMaker, gather_audio, stream_predictions
 
-    files = collect_audio(inputs)
+    files, skipped = gather_audio(inputs)
     predictor = Predictor(source, device=device)
     spec = predictor.spec
     job = ExtractJob(spec.windows, (predictor.extractor,), spec.frames_per_window)
-    return stream_predictions(
-        files, out, job, lambda name, features, starts: rows_of(predictor, name, features, np.asarray(starts)),
-        workers=workers, scheduler=scheduler, progress=progress,
-    )  # fmt: skip
+    maker = RowMaker(
+        columns=PREDICTION_COLUMNS[predictor.task],
+        outputs=lambda features: _window_outputs(predictor, features[predictor.extractor.name]),
+        rows=lambda name, outputs, starts, silent: rows_from_outputs(predictor, name, outputs, starts, silent),
+        expected_rows=lambda n: row_count(predictor, n),
+    )
+    summary = stream_predictions(files, out, job, maker, workers=workers, scheduler=scheduler, progress=progress)
+    summary.skipped = skipped
+    return summary
 
 
 @dataclass

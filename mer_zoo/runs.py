@@ -157,6 +157,11 @@ class Run:
         return str(self.config["train"].get("task", "window"))
 
     @property
+    def skip_silent(self) -> bool:
+        """Whether the run left silent windows out (``--skip-silent``; runs that predate the flag kept them)."""
+        return bool(self.config["train"].get("skip_silent", False))
+
+    @property
     def scale(self) -> str:
         """The scale of the run's targets and predictions, e.g. ``[-1, 1]``."""
         return str(self.config.get("scale", "[-1, 1]"))

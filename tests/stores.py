@@ -21,7 +21,8 @@ def assert_same_store(a: Path, b: Path, *, attrs: bool = False) -> None:
     left, right = datasets(a), datasets(b)
     assert sorted(left) == sorted(right)
     for name in left:
-        assert np.array_equal(left[name], right[name]), name
+        nan = left[name].dtype.kind == "f"  # NaN padding (frames of static corpora) equals itself here
+        assert np.array_equal(left[name], right[name], equal_nan=nan), name
     if attrs:
         with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
             assert dict(fa.attrs) == dict(fb.attrs)

@@ -144,6 +144,8 @@ def _stopped_build(store: Path, partial: Path, root: Path, n_songs: int) -> None
                     static={name: getattr(song, name) for name in STATIC_COLUMNS},
                     metadata={name: getattr(song, name) for name in done.metadata_columns},
                     **{name: values[rows] for name, values in frames.items()},
+                    silent=segments.silent.values[rows],
+                    backend=song.backend,
                 )
             )
     writer.close()

@@ -27,7 +27,8 @@ def test_predict_mp3_to_csv_and_plot(cli: Cli, cnn_run: Path, demo_root: Path, t
     csv, png = tmp_path / "pred.csv", tmp_path / "va.png"
     assert cli(["predict", cnn_run, mp3, "--out", csv, "--plot", png, "--device", "cpu"]) == 0
     table = pd.read_csv(csv)
-    assert list(table.columns) == ["file", "window", "start_s", "end_s", "arousal", "valence"]
+    assert list(table.columns) == ["file", "window", "start_s", "end_s", "arousal", "valence", "silent", "n_windows"]
+    assert not table["silent"].any() and (table["n_windows"] == len(table)).all()
     assert (table["file"] == str(mp3)).all()
     # windows from 0 s every 5 s over the whole song (the synthetic excerpts last about 45 s)
     assert table["start_s"].tolist() == [5.0 * i for i in range(len(table))]
@@ -126,7 +127,7 @@ def test_static_run_gives_one_row_per_file(cli: Cli, task_runs: dict[str, Path],
     shutil.copy(tone, other)
     assert cli(["predict", task_runs["static"], tone, other, tone, "--out", csv, "--plot", png, "--device", "cpu"]) == 0
     table = pd.read_csv(csv)
-    assert list(table.columns) == ["file", "n_windows", "arousal", "valence"]
+    assert list(table.columns) == ["file", "n_windows", "arousal", "valence", "silent"]
     assert (
         len(table) == 2 and (table["n_windows"] == 2).all() and np.isfinite(table[["arousal", "valence"]]).all().all()
     )
@@ -138,7 +139,8 @@ def test_dynamic_run_gives_a_value_every_half_second(task_runs: dict[str, Path],
     result = predict(task_runs[run], [tone], device="cpu")
     table = result.table
     assert result.task == "dynamic" and result.scale == "[-1, 1]"
-    assert list(table.columns) == ["file", "time_s", "arousal", "valence"]
+    assert list(table.columns) == ["file", "time_s", "arousal", "valence", "silent", "n_windows"]
+    assert not table["silent"].any() and (table["n_windows"] == 2).all()
     assert table["time_s"].tolist() == pytest.approx([0.5 * i for i in range(20)])
     per_window = table["arousal"].to_numpy().reshape(2, 10)
     held = np.ptp(per_window, axis=1).max() == 0

@@ -48,17 +48,16 @@ def test_a_folder_is_predicted_in_parallel_bad_files_skipped_and_a_rerun_continu
 ) -> None:
     out = tmp_path / "predictions.csv"
     assert cli(["predict", cnn_run, music, "--out", out, "--workers", "2", "--no-progress", "--device", "cpu"]) == 1
-    err = capsys.readouterr().err
-    assert "broken.mp3" in err and err.count("\n") == 1  # one line for the one bad file
+    captured = capsys.readouterr()
+    errors = captured.err.splitlines()
+    assert len(errors) == 2  # one line for the bad file, one for the file that is not audio
+    assert "error:" in errors[1] and "broken.mp3" in errors[1]
+    assert errors[0].startswith(f"mer-zoo predict: skipped {music / 'notes.txt'}: no decoder opens it (")
+    assert "1 skipped (not audio)" in captured.out
     table = pd.read_csv(out)
-    assert table.file.nunique() == 5 and list(table.columns) == [
-        "file",
-        "window",
-        "start_s",
-        "end_s",
-        "arousal",
-        "valence",
-    ]
+    columns = ["file", "window", "start_s", "end_s", "arousal", "valence", "silent", "n_windows"]
+    assert table.file.nunique() == 5 and list(table.columns) == columns
+    assert (table.groupby("file").n_windows.first() == table.groupby("file").size()).all()
     first = table.copy()
 
     # a crash while the last file's rows were being written: its rows are cut short

@@ -2,7 +2,10 @@
 
 Pure functions of audio and settings; nothing here knows about stores or Dask.
 
-- :mod:`~mer_zoo.audio.decode`: decode a span, resample, mix down; window start times;
+- :mod:`~mer_zoo.audio.decode`: decode a span, resample, mix down (libsndfile, else
+  :mod:`~mer_zoo.audio.ffmpeg`, FFmpeg through PyAV); window start times;
+- :mod:`~mer_zoo.audio.causes`: decoders' phrases as plain causes;
+- :mod:`~mer_zoo.audio.silence`: which windows are silent;
 - :mod:`~mer_zoo.audio.arrays`: samples handed over as an array, mixed down and resampled alike;
 - :mod:`~mer_zoo.audio.windows`: which windows a song has, their labels and 2 Hz frames;
 - :mod:`~mer_zoo.audio.mel_basis`: the Slaney filter bank and working precision both backends share;
@@ -12,10 +15,12 @@ Pure functions of audio and settings; nothing here knows about stores or Dask.
 from __future__ import annotations
 
 from mer_zoo.audio.arrays import to_mono
-from mer_zoo.audio.decode import load_audio, window_slices, window_starts
+from mer_zoo.audio.causes import plain_cause
+from mer_zoo.audio.decode import AudioReader, capture_decoder_notes, load_audio, window_slices, window_starts
 from mer_zoo.audio.mel_basis import mel_filter_bank, mel_plan
 from mer_zoo.audio.melspec import FFT_ENGINES, MEL_BACKENDS, fft_engine, log_mel, log_mel_windows
 from mer_zoo.audio.melspec_torch import log_mel_batch, resolve_mel_backend
+from mer_zoo.audio.silence import SILENCE_DBFS, silent_windows
 from mer_zoo.audio.windows import (
     DROP_AUDIO,
     DROP_LABELS,
@@ -24,6 +29,7 @@ from mer_zoo.audio.windows import (
     fit_to_audio,
     frames_per_window,
     plan_windows,
+    relabel,
     static_windows,
 )
 
@@ -32,8 +38,11 @@ __all__ = [
     "DROP_LABELS",
     "FFT_ENGINES",
     "MEL_BACKENDS",
+    "SILENCE_DBFS",
+    "AudioReader",
     "WindowPlan",
     "annotation_step",
+    "capture_decoder_notes",
     "fft_engine",
     "fit_to_audio",
     "frames_per_window",
@@ -43,8 +52,11 @@ __all__ = [
     "log_mel_windows",
     "mel_filter_bank",
     "mel_plan",
+    "plain_cause",
     "plan_windows",
+    "relabel",
     "resolve_mel_backend",
+    "silent_windows",
     "static_windows",
     "to_mono",
     "window_slices",

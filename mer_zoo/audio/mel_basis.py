@@ -15,7 +15,7 @@ import numpy as np
 
 from mer_zoo.config import FeatureConfig
 
-__all__ = ["AMIN", "frame_count", "mel_filter_bank", "mel_plan", "work_dtype"]
+__all__ = ["AMIN", "frame_count", "mel_filter_bank", "mel_plan", "silent_db", "work_dtype"]
 
 AMIN = 1e-10  # librosa's power floor before the log
 Float = np.dtype[np.floating[Any]]
@@ -58,6 +58,15 @@ def mel_filter_bank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax
     weights = weights.astype(np.float32)
     weights.setflags(write=False)
     return weights
+
+
+def silent_db(top_db: float | None) -> float:
+    """The value of every bin of a window with no power at all: the floor (``-top_db``, else AMIN's -100 dB).
+
+    ``power_to_db(ref=max)`` would make its own maximum of nothing, a flat 0-dB image that looks
+    like loud noise; the floor says "nothing here" in the same units as any window's quietest bin.
+    """
+    return -float(top_db) if top_db is not None else 10.0 * float(np.log10(AMIN))
 
 
 def work_dtype(config: FeatureConfig) -> Float:

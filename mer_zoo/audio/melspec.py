@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mer_zoo.audio.mel_basis import AMIN, Float, frame_count, mel_filter_bank, mel_plan, work_dtype
+from mer_zoo.audio.mel_basis import AMIN, Float, frame_count, mel_filter_bank, mel_plan, silent_db, work_dtype
 from mer_zoo.audio.melspec_torch import log_mel_batch, resolve_mel_backend
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError
@@ -182,14 +182,21 @@ def _log_mel_numpy(span: np.ndarray, offsets: Sequence[int], n: int, config: Fea
 
 
 def _power_to_db(mel: np.ndarray, top_db: float | None) -> np.ndarray:
-    """``librosa.power_to_db(ref=np.max)`` of each window of ``(b, n_mels, frames)``, in place; float32 out."""
-    ref = np.maximum(mel.max(axis=(1, 2), keepdims=True), AMIN)
+    """``librosa.power_to_db(ref=np.max)`` of each window of ``(b, n_mels, frames)``, in place; float32 out.
+
+    A window with no power (digital silence) is the floor everywhere (``silent_db``), not 0 dB.
+    """
+    peak = mel.max(axis=(1, 2), keepdims=True)
+    silent = (peak <= AMIN).reshape(-1)
+    ref = np.maximum(peak, AMIN)
     np.maximum(mel, AMIN, out=mel)
     np.log10(mel, out=mel)
     mel *= 10.0
     mel -= 10.0 * np.log10(ref)
     if top_db is not None:
         np.maximum(mel, mel.max(axis=(1, 2), keepdims=True) - top_db, out=mel)
+    if silent.any():
+        mel[silent] = silent_db(top_db)
     return mel.astype(np.float32, copy=False)
 
 

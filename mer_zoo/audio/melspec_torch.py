@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mer_zoo.audio.mel_basis import AMIN, frame_count, mel_plan, work_dtype
+from mer_zoo.audio.mel_basis import AMIN, frame_count, mel_plan, silent_db, work_dtype
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError
 
@@ -58,10 +58,12 @@ def log_mel_batch(clips: np.ndarray | torch.Tensor, config: FeatureConfig, devic
             )[:, lo:hi]
             power = torch.view_as_real(spectrum).square().sum(-1)
             mel = torch.matmul(basis, power.to(basis.dtype))
-            ref = mel.amax(dim=(1, 2), keepdim=True).clamp_min(AMIN)
+            peak = mel.amax(dim=(1, 2), keepdim=True)
+            ref = peak.clamp_min(AMIN)
             db = 10.0 * torch.log10(mel.clamp_min(AMIN)) - 10.0 * torch.log10(ref)
             if config.top_db is not None:
                 db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - config.top_db)
+            db = torch.where(peak <= AMIN, torch.full_like(db, silent_db(config.top_db)), db)  # silence: the floor
             out[start : start + len(db)] = db.to("cpu", torch.float32).numpy()
     return out
 

@@ -32,6 +32,7 @@ __all__ = [
     "fit_to_audio",
     "frames_per_window",
     "plan_windows",
+    "relabel",
     "static_windows",
 ]
 
@@ -156,4 +157,39 @@ def fit_to_audio(plan: WindowPlan, n_samples: int, config: FeatureConfig) -> Win
         arousal_frames=plan.arousal_frames[keep],
         valence_frames=plan.valence_frames[keep],
         dropped=dropped,
+    )
+
+
+def relabel(
+    song: SongRecord, start_s: np.ndarray, duration_s: float, config: FeatureConfig, n_frames: int, static: bool
+) -> WindowPlan | None:
+    """The windows ``start_s`` a store holds for ``song``, labelled from its current annotations.
+
+    None when the current annotations would give other windows (one stored window no longer
+    fully annotated, or a new one inside the audio's ``duration_s``): the song must be extracted
+    again. ``static``: the corpus is labelled per song, its windows do not depend on the labels.
+    """
+    start_s = np.asarray(start_s, dtype=np.float64)
+    n = len(start_s)
+    if static:
+        return WindowPlan(
+            start_s=start_s,
+            end_s=start_s + config.clip_s,
+            arousal=np.full(n, song.static.get("arousal_mean", np.nan), dtype=np.float32),
+            valence=np.full(n, song.static.get("valence_mean", np.nan), dtype=np.float32),
+            **_empty(n, n_frames),
+        )
+    plan = plan_windows(song, config, n_frames)
+    keep = np.isin(np.round(plan.start_s, 6), np.round(start_s, 6))
+    ends = np.round(plan.start_s * config.sample_rate).astype(np.int64) + config.clip_samples
+    if keep.sum() != n or (ends[~keep] <= int(round(duration_s * config.sample_rate))).any():
+        return None
+    return WindowPlan(
+        start_s=plan.start_s[keep],
+        end_s=plan.end_s[keep],
+        arousal=plan.arousal[keep],
+        valence=plan.valence[keep],
+        frame_times=plan.frame_times[keep],
+        arousal_frames=plan.arousal_frames[keep],
+        valence_frames=plan.valence_frames[keep],
     )

@@ -97,6 +97,9 @@ def _leave(status: list[int]) -> None:
     import contextlib
     import os
 
+    if "multiprocessing.util" in sys.modules:  # unlink this process's named semaphores (/dev/shm/sem.mp-*)
+        sys.modules["multiprocessing.util"]._run_finalizers(0)
+
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`) or stream: nothing more to say
             stream.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -10,6 +11,14 @@ from mer_zoo.cli.options import named_options
 from mer_zoo.cli.typer_app import app, reporting_plugin_warnings
 
 # --- data commands -------------------------------------------------------------------------
+
+
+def _console() -> Any:
+    """A console for summaries: the terminal's width, or, into a pipe or file, lines never wrapped."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=100_000)
 
 
 @app.command("demo-data")
@@ -62,7 +71,12 @@ def build_features_command(
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Use a running Dask cluster (tcp://HOST:PORT) instead of local workers."
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Rebuild a store made with different settings."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Rebuild a store made with different settings or from another corpus."
+    ),
+    update: bool = typer.Option(
+        False, "--update", help="The corpus changed: extract only new songs, rewrite the labels, drop removed songs."
+    ),
     sample_rate: int = typer.Option(44100, "--sample-rate", help="Resample every file to this rate (Hz)."),
     n_mels: int = typer.Option(128, "--n-mels", help="Mel bands."),
     n_fft: int = typer.Option(2048, "--n-fft", help="FFT size (samples)."),
@@ -84,7 +98,6 @@ def build_features_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
     """Extract feature sets (log-mel by default) and the labels of every song into one HDF5 store."""
-    from rich.console import Console
 
     from mer_zoo.config import FeatureConfig
     from mer_zoo.errors import InputError
@@ -118,12 +131,13 @@ def build_features_command(
         workers=workers,
         scheduler=scheduler,
         overwrite=overwrite,
+        update=update,
         config=config,
         start_s=start,
         compression=None if compression.lower() == "none" else compression.lower(),
         progress=progress,
     )
-    Console().print(render_summary(summary))
+    _console().print(render_summary(summary))
     raise typer.Exit(summary.exit_code)
 
 
@@ -141,8 +155,6 @@ def add_features_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
     """Add feature sets to an existing store for the same windows, without recomputing the others."""
-    from rich.console import Console
-
     from mer_zoo.pipeline import add_features, render_add_summary
 
     sets = dict(named_options(spec, "--set") for spec in feature_sets)
@@ -155,7 +167,7 @@ def add_features_command(
         overwrite=overwrite,
         progress=progress,
     )
-    Console().print(render_add_summary(summary))
+    _console().print(render_add_summary(summary))
     raise typer.Exit(summary.exit_code)
 
 
@@ -185,7 +197,7 @@ def info(
         f"store:       {description['path']} ({description['size_bytes'] / 2**20:.1f} MiB)",
         f"dataset:     {description['dataset']} from {description['source_root']}",
         f"songs:       {description['songs']} built, {description['failures']} failed",
-        f"windows:     {description['segments']} ({windows})",
+        f"windows:     {description['segments']} ({windows}), {description['silent_windows']} silent",
         f"labels:      window/frame {labels['dynamic_scale']} ({labels['window_labels']}, "
         f"{labels['frames_per_window']} frames of {labels['label_rate_hz']:g} Hz per window), song {labels['static_scale']}",
     ]
@@ -198,6 +210,8 @@ def info(
     metadata = ", ".join(f"{name} ({m['values']} values, {m['empty']} empty)"
                          for name, m in description["metadata"].items())  # fmt: skip
     lines.append(f"metadata:    {metadata or 'none'} (--split group:COLUMN)")
+    if description["decoders"]:
+        lines.append("decoded by:  " + ", ".join(f"{k} {v}" for k, v in description["decoders"].items()))
     lines.append("versions:    " + ", ".join(f"{k}={v}" for k, v in description["versions"].items()))
     lines += [f"failed:      {i}: {r}" for i, r in zip(failures["song_id"], failures["reason"])]
     typer.echo("\n".join(lines))

@@ -87,6 +87,11 @@ def train(
         "mel", "--set", help="The store's feature set to train on (see `mer-zoo info STORE`)."
     ),
     opt: list[str] = typer.Option([], "--opt", help="Model option KEY=VALUE (repeatable), passed to the builder."),
+    skip_silent: bool = typer.Option(
+        True,
+        "--skip-silent/--keep-silent",
+        help="Leave out the windows the store flags silent (default), or keep them.",
+    ),
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue an interrupted run directory from its last.pt."
     ),
@@ -115,7 +120,7 @@ def train(
         config = _train_config(
             model, epochs, opt, features=features, out=out, task=task, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, seed=seed, device=device, split=split, patience=patience, schedule=schedule,
-            num_workers=workers, augment=augment, feature_set=feature_set,
+            num_workers=workers, augment=augment, feature_set=feature_set, skip_silent=skip_silent,
         )  # fmt: skip
         path = train_run(config, tracker=tracker)
     typer.echo(f"run: {path}")
@@ -155,6 +160,11 @@ def cv(
     opt: list[str] = typer.Option([], "--opt", help="Model option KEY=VALUE (repeatable), passed to the builder."),
     tensorboard: Path | None = tracking_options.TENSORBOARD,
     mlflow: str | None = tracking_options.MLFLOW,
+    skip_silent: bool = typer.Option(
+        True,
+        "--skip-silent/--keep-silent",
+        help="Leave out the windows the store flags silent (default), or keep them.",
+    ),
 ) -> None:
     """Cross-validate a model by song: one run per fold, and cv.json with mean ± std over folds."""
     from mer_zoo.errors import InputError
@@ -165,7 +175,7 @@ def cv(
     config = _train_config(
         model, epochs, opt, features=features, out=out, task=task, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, seed=seed, device=device, patience=patience, schedule=schedule,
-        num_workers=workers, augment=augment, feature_set=feature_set,
+        num_workers=workers, augment=augment, feature_set=feature_set, skip_silent=skip_silent,
     )  # fmt: skip
     path = cross_validate(config, folds, split=split, tracker=tracking_options.tracker(tensorboard, mlflow))
     typer.echo(f"cv: {path} ({path / 'cv.json'})")
@@ -267,8 +277,12 @@ def predict(
     if overwrite:
         out.unlink(missing_ok=True)
     summary = stream(model, inputs, out, device=device, workers=workers, scheduler=scheduler, progress=progress)
+    for path, reason in summary.skipped:
+        typer.echo(f"mer-zoo predict: skipped {path}: {reason}", err=True)
     for path, reason in summary.failures:
         typer.echo(f"mer-zoo predict: error: {reason if path in reason else f'{path}: {reason}'}", err=True)
+    for note in summary.notes:
+        typer.echo(note)
     if summary.already:
         typer.echo(f"{out}: {summary.already} files were already predicted (skipped; --overwrite starts afresh)")
     if out.is_file() and out.stat().st_size:
@@ -277,7 +291,8 @@ def predict(
         spec = load_spec(model)
         result = Predictions(pd.read_csv(out), task=spec.task, scale=spec.scale)
         typer.echo("\n".join(result.summary_lines()))
-        typer.echo(f"wrote {out} ({summary.written} files now, {len(summary.failures)} failed)")
+        skipped = f", {len(summary.skipped)} skipped (not audio)" if summary.skipped else ""
+        typer.echo(f"wrote {out} ({summary.written} files now, {len(summary.failures)} failed{skipped})")
         if plot is not None:
             from mer_zoo.plots import plot_va
             from mer_zoo.scales import parse_scale

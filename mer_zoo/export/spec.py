@@ -37,6 +37,7 @@ class PredictSpec:
         frames_per_window: the 2 Hz label frames in a window (the dynamic task's rows per window).
         n_frames: the frames a temporal model predicts per window (dynamic task), else None.
         model: the model's registry ``name`` and ``options``.
+        skip_silent: the model was trained without silent windows (a static file's mean leaves them out).
     """
 
     windows: FeatureConfig
@@ -48,6 +49,7 @@ class PredictSpec:
     frames_per_window: int
     n_frames: int | None
     model: dict[str, Any]
+    skip_silent: bool = False
 
     @classmethod
     def from_run(cls, run: Any) -> PredictSpec:
@@ -70,6 +72,7 @@ class PredictSpec:
             frames_per_window=run.frames_per_window,
             n_frames=run.frames_per_window if temporal else None,
             model={"name": run.model_name, "options": run.model_options},
+            skip_silent=run.skip_silent,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,7 +83,8 @@ class PredictSpec:
     def from_dict(cls, data: dict[str, Any], source: str) -> PredictSpec:
         """Rebuild from ``to_dict`` output; InputError naming ``source`` when a field is missing or malformed."""
         try:
-            fields = {f.name: data[f.name] for f in dataclasses.fields(cls)}
+            fields = {f.name: data[f.name] for f in dataclasses.fields(cls)
+                      if f.name in data or f.default is dataclasses.MISSING}  # fmt: skip
             fields["windows"] = FeatureConfig(**fields["windows"])
             Normalizer.from_dict(fields["normalizer"])
         except (KeyError, TypeError, ValueError) as err:

@@ -8,7 +8,8 @@
 - :mod:`~mer_zoo.pipeline.cluster`, :mod:`~mer_zoo.pipeline.workers`,
   :mod:`~mer_zoo.pipeline.dask_worker`: the Dask client, local workers, what Dask is told;
 - :mod:`~mer_zoo.pipeline.report`: progress bar and summary;
-- :mod:`~mer_zoo.pipeline.predict_many`: many audio files -> a resumable CSV of predictions.
+- :mod:`~mer_zoo.pipeline.predict_many`: many audio files -> a resumable CSV of predictions;
+- :mod:`~mer_zoo.pipeline.predict_csv`: that CSV, a file's rows in one write, whole files kept on resume.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ __all__ = [
     "BuildSummary",
     "ClusterStart",
     "ExtractJob",
+    "FileBlock",
+    "RowMaker",
     "SongResult",
     "add_features",
     "build_features",
@@ -28,6 +31,8 @@ __all__ = [
     "extract_file",
     "extract_samples",
     "extract_song",
+    "file_blocks",
+    "gather_audio",
     "make_extractors",
     "plan_job",
     "render_add_summary",
@@ -43,6 +48,8 @@ _HOME = {
     "BuildSummary": "report",
     "ClusterStart": "cluster",
     "ExtractJob": "extract",
+    "FileBlock": "extract",
+    "RowMaker": "predict_many",
     "SongResult": "extract",
     "add_features": "add",
     "build_features": "build",
@@ -52,6 +59,8 @@ _HOME = {
     "extract_file": "extract",
     "extract_samples": "extract",
     "extract_song": "extract",
+    "file_blocks": "extract",
+    "gather_audio": "predict_many",
     "make_extractors": "build",
     "plan_job": "build",
     "render_add_summary": "add",
@@ -65,8 +74,17 @@ if TYPE_CHECKING:
     from mer_zoo.pipeline.add import add_features, render_add_summary
     from mer_zoo.pipeline.build import build_features, make_extractors, plan_job
     from mer_zoo.pipeline.cluster import ClusterStart, check_reachable, dask_client
-    from mer_zoo.pipeline.extract import ExtractJob, SongResult, extract_file, extract_samples, extract_song, warm_up
-    from mer_zoo.pipeline.predict_many import collect_audio, stream_predictions
+    from mer_zoo.pipeline.extract import (
+        ExtractJob,
+        FileBlock,
+        SongResult,
+        extract_file,
+        extract_samples,
+        extract_song,
+        file_blocks,
+        warm_up,
+    )
+    from mer_zoo.pipeline.predict_many import RowMaker, collect_audio, gather_audio, stream_predictions
     from mer_zoo.pipeline.report import BuildSummary, render_summary
     from mer_zoo.pipeline.workers import start_fork_server
 

@@ -8,7 +8,9 @@ writer; ``resume`` decides what happens to a store already at the output.
 
 The store is written to ``OUT.partial`` and moved over ``OUT`` only when complete, so a
 crash (SIGKILL included) never leaves a half-written file at ``OUT``; running the same
-command again resumes from the partial file.
+command again resumes from the partial file. The store records its corpus (songs, audio
+sizes and times, label hashes): a rerun on a corpus that changed says what changed and
+refuses, unless ``--update`` (extract the new songs, relabel the others) or ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from typing import Any
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import InputError
 from mer_zoo.pipeline.report import BuildSummary, summarise
-from mer_zoo.pipeline.resume import build_lock, check_writable, move_into_place, open_partial, reusable
+from mer_zoo.pipeline.resume import (
+    build_lock,
+    carry_unchanged,
+    check_writable,
+    move_into_place,
+    open_partial,
+    reusable,
+)
 
 __all__ = ["COMPRESSIONS", "BuildSummary", "build_features", "make_extractors", "plan_job"]
 
@@ -42,6 +51,7 @@ def build_features(
     workers: int = 2,
     scheduler: str | None = None,
     overwrite: bool = False,
+    update: bool = False,
     config: FeatureConfig = FeatureConfig(),
     start_s: float | None = None,
     compression: str | None = None,
@@ -59,7 +69,10 @@ def build_features(
         workers: local worker processes (one thread each), when no ``scheduler`` is given.
         scheduler: address of a running Dask scheduler (``tcp://host:port``) to use instead;
             its workers must see ``root`` at the same path.
-        overwrite: replace a store built with different settings instead of refusing.
+        overwrite: replace a store built with different settings (or from another corpus) instead of refusing.
+        update: bring a complete store whose corpus changed up to date: extract the songs that are
+            new (or whose audio changed), carry the others over with their current labels, drop
+            the songs the corpus no longer has.
         config: the window and mel settings, recorded in the store.
         start_s: the first window start; None takes the corpus's suggestion (its first
             annotation time: DEAM 15 s, PMEmo 15.5 s), or ``config.start_s``.
@@ -70,7 +83,8 @@ def build_features(
         The summary; ``exit_code`` is 1 when any song failed.
 
     Raises:
-        InputError: before any work, for a bad root, output, setting, set or scheduler address.
+        InputError: before any work, for a bad root, output, setting, set or scheduler address,
+            and for a store of another corpus without ``overwrite`` or ``update``.
     """
     started = time.perf_counter()
     root, out = Path(root), Path(out)
@@ -99,22 +113,26 @@ def build_features(
         corpus, config, job, settings, specs, labels = _prepare(
             root, dataset, dataset_options, config, start_s, extractors, compression
         )
+        prints = _corpus_record(corpus, labels)
         partial = out.with_name(out.name + ".partial")
         with build_lock(out):
-            done = reusable(out, settings, overwrite, len(corpus.songs))
+            done = reusable(out, settings, overwrite, len(corpus.songs), prints, update)
             if done is not None:
                 done.up_to_date = True
-                done.notes.append(f"{out} is complete with these settings: nothing to do")
+                done.notes.append(f"{out} is complete with these settings and this corpus: nothing to do")
                 done.seconds = time.perf_counter() - started
                 return done
             notes = list(corpus.notes)
-            create = functools.partial(_create, partial, job, specs, corpus, root, labels, compression)
-            writer = open_partial(partial, settings, overwrite, notes, create)
+            create = functools.partial(_create, partial, job, specs, corpus, root, labels, compression, prints)
+            writer = open_partial(partial, settings, overwrite, notes, create, prints, update)
             try:
+                writer.record_corpus(prints[0])
                 already = writer.done_song_ids()
-                todo = [song for song in corpus.songs if song.song_id not in already]
                 if already:
                     notes.append(f"resumed {partial}: {len(already)} songs were already done")
+                if update and out.is_file() and not overwrite:
+                    already |= carry_unchanged(out, writer, corpus, job, already, notes)
+                todo = [song for song in corpus.songs if song.song_id not in already]
                 dropped = extract_in_order(writer, todo, job, corpus.root, cluster, progress)
             except BaseException:
                 writer.close()
@@ -208,12 +226,23 @@ def plan_job(corpus: Any, config: FeatureConfig, extractors: Sequence[Any]) -> t
     return ExtractJob(config, tuple(extractors), n_frames, static_only), labels
 
 
+def _corpus_record(corpus: Any, labels: Any) -> tuple[dict[str, list[Any]], str]:
+    """The corpus table a store records, and how its labels are laid out (scales, frames per window)."""
+    from mer_zoo.datasets.fingerprint import corpus_prints, label_layout
+
+    layout = label_layout(corpus, frames_per_window=labels.frames_per_window, label_rate_hz=labels.label_rate_hz)
+    return corpus_prints(corpus), layout
+
+
 def _create(
-    partial: Path, job: Any, specs: list[Any], corpus: Any, root: Path, labels: Any, compression: str | None
-) -> Any:
+    partial: Path, job: Any, specs: list[Any], corpus: Any, root: Path, labels: Any, compression: str | None,
+    prints: tuple[dict[str, list[Any]], str],
+) -> Any:  # fmt: skip
+    from mer_zoo.audio import SILENCE_DBFS
     from mer_zoo.store import StoreWriter
 
     return StoreWriter.create(
         partial, job.windows, specs, dataset=corpus.name, source_root=str(root.resolve()), labels=labels,
-        compression=compression, metadata_columns=corpus.metadata_columns,
+        compression=compression, metadata_columns=corpus.metadata_columns, corpus=prints[0],
+        label_layout=prints[1], silence_dbfs=SILENCE_DBFS,
     )  # fmt: skip

@@ -8,7 +8,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mer_zoo.errors import InputError, MerZooError, describe
-from mer_zoo.pipeline.workers import start_fork_server, stop_fork_server, worker_environment
+from mer_zoo.pipeline.workers import (
+    remove_stale_openmp_files,
+    start_fork_server,
+    stop_fork_server,
+    worker_environment,
+)
 
 if TYPE_CHECKING:  # distributed (0.4 s) is imported only by the thread that starts the cluster
     from mer_zoo.pipeline.extract import ExtractJob
@@ -48,10 +53,13 @@ class ClusterStart:
         from concurrent.futures import ThreadPoolExecutor
 
         self.scheduler = scheduler
+        if scheduler is None:
+            remove_stale_openmp_files(wait_s=0)  # left by the workers of a run that was killed
         self._forked = scheduler is None and start_fork_server()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="mer-zoo-cluster")
         self._started = self._pool.submit(_open, workers, scheduler, self._forked)
         self._ready: Any = None
+        self._worker_pids: set[int] = set()
 
     def client(self, job: ExtractJob) -> Any:
         """The connected client, its workers set up for ``job``."""
@@ -61,6 +69,14 @@ class ClusterStart:
             self._ready = client
         return self._ready
 
+    def _remember_workers(self, client: Any) -> None:
+        """The local workers' process ids, to wait for once they are told to stop."""
+        try:
+            workers = client.scheduler_info().get("workers", {}).values()
+            self._worker_pids |= {int(w["pid"]) for w in workers if w.get("pid")}
+        except Exception:  # a cluster being torn down may not answer: the sweep still removes what is stale
+            pass
+
     def close(self) -> None:
         """Close the client and the local cluster (waiting for a start still under way)."""
         try:
@@ -69,10 +85,13 @@ class ClusterStart:
             client = cluster = None
         finally:
             self._pool.shutdown(wait=False)
+        if client is not None and cluster is not None:
+            self._remember_workers(client)
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
+            remove_stale_openmp_files(self._worker_pids)  # /dev/shm as it was found
         if self._forked:
             stop_fork_server()
 

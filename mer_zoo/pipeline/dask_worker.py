@@ -17,6 +17,7 @@ from typing import Any
 from distributed.diagnostics.plugin import WorkerPlugin
 from distributed.protocol import dask_deserialize, dask_serialize
 
+from mer_zoo.audio import capture_decoder_notes
 from mer_zoo.pipeline.extract import ExtractJob, SongResult, warm_up
 from mer_zoo.pipeline.workers import THREAD_VARIABLES
 
@@ -68,4 +69,5 @@ class WorkerSetup(WorkerPlugin):
             pass
         else:
             threadpool_limits(1)
+        capture_decoder_notes(True)  # libmpg123's notes name no file: to the log, with the file's name
         warm_up(self.job)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mer_zoo.datasets.fingerprint import relative_path
 from mer_zoo.pipeline.report import progress_bar
 
 __all__ = ["MAX_BATCH", "extract_in_order", "split_batches"]
@@ -162,7 +163,7 @@ def _write(
 ) -> Counter[str]:
     """One batch: its songs committed together (one flush), then its failures one by one; returns windows dropped."""
     done = [r for r in results if r.features is not None]
-    paths = {song.song_id: _relative(song.audio_path, root) for song in songs}
+    paths = {song.song_id: relative_path(song.audio_path, root) for song in songs}
     writer.append_songs([dataclasses.replace(r.features, path=paths[r.song_id]) for r in done])
     dropped: Counter[str] = Counter()
     for result in results:
@@ -172,10 +173,3 @@ def _write(
             dropped.update(result.dropped)
         advance(result.features is None)
     return dropped
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(Path(path).relative_to(root))
-    except ValueError:
-        return str(path)

@@ -23,7 +23,7 @@ import shutil
 import struct
 import uuid
 from asyncio import CancelledError
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +107,7 @@ class TaskResults:
         self._ended = as_completed(with_results=False)
         self._paths: dict[str, str | None] = {}
 
-    def submit(self, task: Callable[[list[T], J], list[Any]], items: list[T], job: J) -> str:
+    def submit(self, task: Callable[[list[T], J], Iterable[Any]], items: list[T], job: J) -> str:
         """Send ``task(items, job)`` to a worker; returns the task's key.
 
         The job goes with each task (0.5 KB): scattered once, it was lost, and every task
@@ -143,35 +143,36 @@ def _result(future: Any, path: str | None) -> Any:
         return err
 
 
-def run_stashed(task: Callable[[list[T], J], list[Any]], items: list[T], job: J, path: str | None) -> Any:
-    """``task`` on each of ``items`` in turn on a worker, each item's arrays moved to ``path`` as soon as they exist.
+def run_stashed(task: Callable[[list[T], J], Iterable[Any]], items: list[T], job: J, path: str | None) -> Any:
+    """``task`` on each of ``items`` in turn on a worker, each result's arrays moved to ``path`` as soon as they exist.
 
-    The worker so holds one item's arrays at a time, however many items its task has. A
+    The worker so holds one result's arrays at a time, however many items its task has; a task
+    that yields an item's results in parts (a generator) holds one part at a time. A
     worker that cannot see or write ``path``'s folder returns the results of
     ``task(items, job)`` as they are.
     """
     if path is None:
-        return task(items, job)
+        return list(task(items, job))
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:  # its folder is on another machine, or gone
-        return task(items, job)
+        return list(task(items, job))
     parts: list[tuple[bytes, tuple[tuple[int, int], ...]]] = []
     size = 0
     kept = False
     try:
         for item in items:
-            results = task([item], job)
-            try:
-                head, spans, size = _append(fd, results, size)
-            except OSError:  # e.g. no space left in /dev/shm: the wire still works
-                return task(items, job)  # (items before this one computed again: rare, and simple)
-            parts.append((head, spans))
+            for result in task([item], job):  # a task may yield an item's results in parts (a long file's blocks)
+                try:
+                    head, spans, size = _append(fd, [result], size)
+                except OSError:  # e.g. no space left in /dev/shm: the wire still works
+                    return list(task(items, job))  # (items before this one computed again: rare, and simple)
+                parts.append((head, spans))
         index = pickle.dumps(parts, protocol=5)
         try:
             _write_all(fd, [index, _INDEX_SIZE.pack(len(index))])
         except OSError:
-            return task(items, job)
+            return list(task(items, job))
         kept = True
         return Stashed(path)
     finally:

@@ -1,47 +1,87 @@
 """Prediction at scale: thousands of files, extracted in parallel, streamed into one CSV.
 
-Files come from paths, folders (searched recursively for audio), shell globs, or list files
-(``@list.txt``, one path a line). The same Dask workers as ``build-features`` decode each
-file and compute the run's feature set; this process runs the model and appends each file's
-rows to the CSV as soon as it is done (a crash loses at most the files in flight), and a
-rerun skips the files the CSV already holds. Bad files are skipped with a one-line reason.
+Files come from paths, folders (searched recursively: every file libsndfile or FFmpeg opens;
+the others are named as skipped, with why), shell globs, or list files (``@list.txt``, one
+path a line). The same Dask workers as ``build-features`` decode each file a block of windows
+at a time and compute the run's feature set, sending each block back as it is done, so a
+worker's memory stays flat however long the file; this process runs the model on each block
+and appends a file's rows to the CSV in one write once its last block is in
+(:mod:`~mer_zoo.pipeline.predict_csv`: a crash loses at most the files in flight, and a rerun
+keeps only the whole files the CSV holds). Bad files are skipped with a one-line reason.
 """
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
-from mer_zoo.errors import InputError, describe, one_line
+from mer_zoo.errors import InputError, MerZooError, describe, one_line
 
-__all__ = ["AUDIO_SUFFIXES", "StreamSummary", "collect_audio", "extract_files", "stream_predictions"]
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "BlockResult",
+    "Gathered",
+    "RowMaker",
+    "StreamSummary",
+    "collect_audio",
+    "extract_files",
+    "gather_audio",
+    "stream_predictions",
+]
 
-AUDIO_SUFFIXES = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a", ".au")
+# Taken from a folder without a look inside (libsndfile's and FFmpeg's usual audio suffixes);
+# any other file is taken when one of the two decoders opens it.
+AUDIO_SUFFIXES = (
+    ".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc", ".au", ".caf", ".w64",
+    ".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".asf", ".ape", ".wv", ".mpc", ".mp2", ".mka",
+    ".webm", ".ac3", ".tta", ".spx", ".dsf", ".amr",
+)  # fmt: skip
+# Never opened to look: FFmpeg would follow a playlist's entries (and predict a song twice).
+_PLAYLISTS = (".m3u", ".m3u8", ".pls", ".xspf", ".asx", ".cue")
 _FILES_PER_TASK = 4
+_ALONE_BYTES = 64 << 20  # a file this large (an hour of mp3, 10 minutes of FLAC) goes alone in a task
+
+
+class Gathered(NamedTuple):
+    """The audio files the inputs name, in order, and the files of their folders skipped, with why."""
+
+    files: list[Path]
+    skipped: list[tuple[str, str]]
 
 
 def collect_audio(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Every audio file named by ``inputs`` (files, folders, globs, ``@list`` files), in order, once each."""
+    return gather_audio(inputs).files
+
+
+def gather_audio(inputs: Sequence[str | os.PathLike[str]]) -> Gathered:
     """Every audio file named by ``inputs`` (files, folders, globs, ``@list`` files), in order, once each.
+
+    A folder gives every file under it that libsndfile or FFmpeg opens (one with an audio
+    suffix is taken unopened: the workers will say if it does not decode); the other files are
+    returned as skipped, each with why. Named files, globs and lists are taken as they are.
 
     Raises:
         InputError: an input that names nothing (no such file, an empty glob or folder).
     """
     found: list[Path] = []
+    skipped: list[tuple[str, str]] = []
     for item in inputs:
         text = str(item)
         if text.startswith("@"):
             found += _listed(Path(text[1:]))
         elif Path(text).is_dir():
-            files = sorted(p for p in Path(text).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            files, passed = _scan(Path(text))
+            skipped += passed
             if not files:
-                raise InputError(f"{text}: folder holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+                raise InputError(f"{text}: folder holds no audio files (no file libsndfile or FFmpeg opens)")
             found += files
         elif Path(text).is_file():
             found.append(Path(text))
@@ -55,7 +95,30 @@ def collect_audio(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     unique = list(dict.fromkeys(found))
     if not unique:
         raise InputError("predict needs at least one audio file")
-    return unique
+    return Gathered(unique, skipped)
+
+
+def _scan(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """A folder's audio files (recursively, sorted) and its other files with why they are not taken."""
+    from mer_zoo.audio import AudioReader
+
+    files, skipped = [], []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.name.startswith("."):  # .DS_Store, macOS's ._song.mp3 resource forks
+            skipped.append((str(path), "hidden file"))
+        elif path.suffix.lower() in AUDIO_SUFFIXES:
+            files.append(path)
+        elif path.suffix.lower() in _PLAYLISTS:
+            skipped.append((str(path), "a playlist or cue sheet, not audio"))
+        else:
+            try:
+                AudioReader(path, 8000).close()
+            except MerZooError as err:
+                cause = str(err).removeprefix(f"{path}: cannot decode audio (").removesuffix(")")
+                skipped.append((str(path), f"no decoder opens it ({cause})"))
+            else:
+                files.append(path)
+    return files, skipped
 
 
 def _listed(path: Path) -> list[Path]:
@@ -74,98 +137,166 @@ def _listed(path: Path) -> list[Path]:
     return files
 
 
-def extract_files(paths: list[str], job: Any) -> list[tuple[str, dict[str, Any] | None, Any, str]]:
-    """A worker task: ``(path, {set: features}, window starts, "")`` per file, or ``(path, None, None, reason)``."""
-    from mer_zoo.errors import MerZooError
-    from mer_zoo.pipeline.extract import extract_file
+class BlockResult(NamedTuple):
+    """What a worker sends back per block of a file: features (None when the file failed), starts, flags."""
 
-    out: list[tuple[str, dict[str, Any] | None, Any, str]] = []
+    path: str
+    features: dict[str, Any] | None
+    starts: Any
+    silent: Any
+    reason: str
+    last: bool
+
+
+def extract_files(paths: list[str], job: Any) -> Iterator[BlockResult]:
+    """A worker task: each file's blocks of windows as they are done (``file_blocks``); a failure ends its file."""
+    from mer_zoo.pipeline.extract import file_blocks
+
     for path in paths:
         try:
-            features, starts = extract_file(path, job.windows, job.extractors)
-            out.append((path, features, starts, ""))
+            for block in file_blocks(path, job.windows, job.extractors):
+                yield BlockResult(path, block.features, block.starts, block.silent, "", block.last)
         except MerZooError as err:
-            out.append((path, None, None, one_line(str(err))))
+            yield BlockResult(path, None, None, None, one_line(str(err)), True)
         except Exception as err:  # a decoder surprise must not stop the other files
-            out.append((path, None, None, f"{path}: {describe(err)}"))
-    return out
+            yield BlockResult(path, None, None, None, f"{path}: {describe(err)}", True)
+
+
+@dataclass(frozen=True)
+class RowMaker:
+    """How windows become a run's CSV rows: the model on a block's features, a whole file's rows, rows per file."""
+
+    columns: list[str]
+    outputs: Callable[[dict[str, Any]], np.ndarray]  # features of a block -> model outputs
+    rows: Callable[[str, np.ndarray, np.ndarray, np.ndarray], pd.DataFrame]  # (file, outputs, starts, silent)
+    expected_rows: Callable[[int], int]  # rows of a file of n windows
 
 
 @dataclass
 class StreamSummary:
-    """What a streamed prediction did: files written now, skipped as already done, failed."""
+    """What a streamed prediction did: files written now, skipped as already done, failed, not audio."""
 
     out: Path
     written: int = 0
     already: int = 0
     rows: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # files of the folders given that are not audio
+    notes: list[str] = field(default_factory=list)
+
+
+class _Blocks:
+    """A file's blocks as they arrive: model outputs, starts and flags, until its last block."""
+
+    def __init__(self) -> None:
+        self.outputs: list[np.ndarray] = []
+        self.starts: list[np.ndarray] = []
+        self.silent: list[np.ndarray] = []
 
 
 def stream_predictions(
     files: Sequence[Path],
     out: Path,
     job: Any,
-    rows_of: Callable[[str, dict[str, Any], Any], pd.DataFrame],
+    maker: RowMaker,
     *,
     workers: int = 2,
     scheduler: str | None = None,
     progress: bool = True,
 ) -> StreamSummary:
-    """Extract ``files`` on Dask with ``job`` and append ``rows_of(path, features, starts)`` to ``out`` per file.
+    """Extract ``files`` on Dask with ``job`` and append each file's rows (``maker``) to the CSV ``out``.
 
-    Files whose rows ``out`` already holds are skipped; the CSV is flushed after every file.
+    Files whose rows ``out`` already holds whole are skipped; each file's rows are one write.
     """
     from mer_zoo.pipeline.cluster import ClusterStart
     from mer_zoo.pipeline.handoff import TaskResults, handoff_folder
+    from mer_zoo.pipeline.predict_csv import PredictionCsv
     from mer_zoo.pipeline.report import progress_bar
 
     summary = StreamSummary(out=out)
-    done = _done_files(out)
-    todo = [str(f) for f in files if str(f) not in done]
-    summary.already = len(files) - len(todo)
-    if not todo:
-        return summary
-    cluster = ClusterStart(workers, scheduler)
-    try:
-        with handoff_folder() as folder:
-            client = cluster.client(job)
-            batches = [todo[i : i + _FILES_PER_TASK] for i in range(0, len(todo), _FILES_PER_TASK)]
-            tasks = TaskResults(client, folder)
-            pending = iter(batches)
-            batch_of: dict[str, list[str]] = {}
+    with PredictionCsv(out, maker.columns, maker.expected_rows) as csv_out:
+        if note := csv_out.repair.note(out):
+            summary.notes.append(note)
+        todo = [str(f) for f in files if str(f) not in csv_out.done]
+        summary.already = len(files) - len(todo)
+        if not todo:
+            return summary
+        cluster = ClusterStart(workers, scheduler)
+        try:
+            with handoff_folder() as folder:
+                client = cluster.client(job)
+                pending = iter(_batches(todo))
+                tasks = TaskResults(client, folder)
+                batch_of: dict[str, list[str]] = {}
 
-            def send(batch: list[str]) -> None:
-                batch_of[tasks.submit(extract_files, batch, job)] = batch
+                def send(batch: list[str]) -> None:
+                    batch_of[tasks.submit(extract_files, batch, job)] = batch
 
-            def submit(n: int) -> None:
-                for batch in _take(pending, n):
-                    send(batch)
+                def submit(n: int) -> None:
+                    for batch in _take(pending, n):
+                        send(batch)
 
-            submit(tasks.window)
-            with progress_bar(len(todo), progress, unit="files") as advance, _Appender(out) as append:
-                for key, results in tasks:
-                    batch = batch_of.pop(key)
-                    if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
-                        if len(batch) > 1:  # its files again, one a task: only the one that kills fails
-                            for path in batch:
-                                send([path])
-                            continue
-                        cause = f"worker failed ({describe(results)})"
-                        results = [(path, None, None, f"{path}: {cause}") for path in batch]
-                    for path, features, starts, reason in results:
-                        if features is None:
-                            summary.failures.append((path, reason))
-                        else:
-                            rows = rows_of(path, features, starts)
-                            append(rows)
-                            summary.written += 1
-                            summary.rows += len(rows)
-                        advance(features is None)
-                    submit(1)
-    finally:
-        cluster.close()
+                submit(tasks.window)
+                with progress_bar(len(todo), progress, unit="files") as advance:
+                    for key, results in tasks:
+                        batch = batch_of.pop(key)
+                        if isinstance(results, BaseException):  # the worker died (e.g. a decoder crash)
+                            if len(batch) > 1:  # its files again, one a task: only the one that kills fails
+                                for path in batch:
+                                    send([path])
+                                continue
+                            cause = f"worker failed ({describe(results)})"
+                            results = [BlockResult(path, None, None, None, f"{path}: {cause}", True) for path in batch]
+                        _write_files(results, maker, csv_out, summary, advance)
+                        del results  # its arrays map shared memory
+                        submit(1)
+        finally:
+            cluster.close()
     return summary
+
+
+def _write_files(results: list[Any], maker: RowMaker, csv_out: Any, summary: StreamSummary, advance: Any) -> None:
+    """Run the model on each block of a task's results; write each file whose last block is in."""
+    open_files: dict[str, _Blocks] = {}
+    for path, features, starts, silent, reason, last in results:
+        if features is None:
+            open_files.pop(path, None)
+            summary.failures.append((path, reason))
+            advance(True)
+            continue
+        blocks = open_files.setdefault(path, _Blocks())
+        if len(starts):
+            blocks.outputs.append(maker.outputs(features))
+            blocks.starts.append(np.asarray(starts))
+            blocks.silent.append(np.asarray(silent, dtype=bool))
+        if last:
+            del open_files[path]
+            rows = maker.rows(path, np.concatenate(blocks.outputs), np.concatenate(blocks.starts),
+                              np.concatenate(blocks.silent))  # fmt: skip
+            csv_out.append(rows)
+            summary.written += 1
+            summary.rows += len(rows)
+            advance(False)
+
+
+def _batches(todo: list[str]) -> list[list[str]]:
+    """Up to ``_FILES_PER_TASK`` consecutive files a task; a large file alone (its blocks wait in one stash)."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    for path in todo:
+        try:
+            large = os.stat(path).st_size >= _ALONE_BYTES
+        except OSError:
+            large = False
+        if large:
+            batches += [current, [path]] if current else [[path]]
+            current = []
+            continue
+        current.append(path)
+        if len(current) == _FILES_PER_TASK:
+            batches.append(current)
+            current = []
+    return [*batches, current] if current else batches
 
 
 def _take(items: Iterator[list[str]], n: int) -> list[list[str]]:
@@ -176,51 +307,3 @@ def _take(items: Iterator[list[str]], n: int) -> list[list[str]]:
         except StopIteration:
             break
     return taken
-
-
-def _done_files(out: Path) -> set[str]:
-    """The files a previous run already wrote to ``out`` (its last file may be cut short: redone)."""
-    if not out.is_file() or out.stat().st_size == 0:
-        return set()
-    try:
-        files = pd.read_csv(out, usecols=["file"])["file"].astype(str).tolist()
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
-        return set()
-    return set(files) - {files[-1]} if files else set()
-
-
-class _Appender:
-    """Appends whole files' rows to a CSV, header first, flushed after every file."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self._file: Any = None
-        self._header = not out.is_file() or out.stat().st_size == 0
-
-    def __enter__(self) -> Callable[[pd.DataFrame], None]:
-        if not self._header:
-            self._drop_partial_last_file()
-        self._file = open(self.out, "a", newline="")
-        return self
-
-    def __call__(self, rows: pd.DataFrame) -> None:
-        rows.to_csv(self._file, header=self._header, index=False, float_format="%.4f")
-        self._header = False
-        self._file.flush()
-
-    def __exit__(self, *exc: object) -> None:
-        self._file.close()
-
-    def _drop_partial_last_file(self) -> None:
-        """Rewrite ``out`` without the rows of its last file, which a crash may have cut short."""
-        with open(self.out, newline="") as f:
-            rows = list(csv.reader(f))
-        if len(rows) < 2:
-            return
-        column = rows[0].index("file")
-        last = rows[-1][column] if len(rows[-1]) > column else None
-        kept = [rows[0]] + [r for r in rows[1:] if len(r) > column and r[column] != last]
-        tmp = self.out.with_name(self.out.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
-            csv.writer(f).writerows(kept)
-        os.replace(tmp, self.out)

@@ -26,6 +26,8 @@ class BuildSummary:
     songs_resumed: int = 0
     seconds: float = 0.0
     up_to_date: bool = False
+    windows_silent: int = 0  # kept windows flagged silent (peak below the floor)
+    backends: dict[str, int] = field(default_factory=dict)  # songs per decoder
     sets: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -95,12 +97,15 @@ def summarise(out: Path, songs_total: int, notes: list[str]) -> BuildSummary:
 
     with FeatureStore(out) as store:  # its columns, not its tables: pandas costs a build 0.3 s to import
         failures = store.columns("failures")
+        backends = Counter(str(b) for b in store.columns("songs")["backend"] if b)
         return BuildSummary(
             out=out,
             songs_total=songs_total,
             songs_ok=store.rows("songs"),
             failures=[(int(i), str(r)) for i, r in zip(failures["song_id"], failures["reason"])],
             windows_kept=len(store),
+            windows_silent=int(store.silent().sum()),
+            backends=dict(backends),
             sets=list(store.sets),
             notes=notes,
         )
@@ -119,6 +124,9 @@ def render_summary(summary: BuildSummary) -> Any:
     table.add_row("songs built", str(summary.songs_ok))
     table.add_row("songs failed", str(summary.songs_failed))
     table.add_row("windows kept", str(summary.windows_kept))
+    table.add_row("windows silent (left out of training unless --keep-silent)", str(summary.windows_silent))
+    if summary.backends.get("pyav"):
+        table.add_row("songs decoded by FFmpeg (PyAV): libsndfile cannot read them", str(summary.backends["pyav"]))
     table.add_row("feature sets", ", ".join(summary.sets))
     for reason, n in sorted(summary.windows_dropped.items()):
         table.add_row(f"windows dropped: {reason}", str(n))

@@ -20,10 +20,21 @@ import atexit
 import contextlib
 import multiprocessing
 import os
+import re
 import signal
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 
-__all__ = ["THREAD_VARIABLES", "start_fork_server", "stop_fork_server", "worker_environment"]
+__all__ = [
+    "THREAD_VARIABLES",
+    "process_alive",
+    "remove_stale_openmp_files",
+    "start_fork_server",
+    "stop_fork_server",
+    "worker_environment",
+]
 
 # One thread per library per worker: with two workers on two cores, a second BLAS or
 # OpenMP thread per worker only oversubscribes (the original's pool ran slower than serial).
@@ -47,6 +58,9 @@ _PRELOAD = (
 )
 # Dask spawns workers with a fixed hash seed, so that they hash alike; forked ones share the server's.
 _HASH_SEED = {"PYTHONHASHSEED": "6640"}
+# Intel's OpenMP (under MKL's FFT) registers each process in /dev/shm and removes the file in its
+# exit handlers, which a worker ended by its nanny never runs: two files a run were left behind.
+_OPENMP_FILE = re.compile(r"__KMP_REGISTERED_LIB_(\d+)_(\d+)$")
 
 
 def worker_environment(base: Mapping[str, str]) -> dict[str, str]:
@@ -67,7 +81,8 @@ def start_fork_server() -> bool:
     for name in _UNSET:
         os.environ.pop(name, None)
     try:
-        forkserver.ensure_running()
+        with _interrupts_ignored():
+            forkserver.ensure_running()
         atexit.unregister(stop_fork_server)  # once: also on paths that never reach a cluster's close()
         atexit.register(stop_fork_server)
     finally:
@@ -77,6 +92,25 @@ def start_fork_server() -> bool:
             else:
                 os.environ[name] = value
     return True
+
+
+@contextlib.contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Start the server with Ctrl-C (SIGINT) ignored, so that it and the workers it forks inherit that.
+
+    Ctrl-C reaches every process of the terminal's group. Workers that died of it mid-start
+    (their tracebacks on the terminal) left the cluster's half-made semaphores in /dev/shm;
+    ignoring it, they stay until this process, which does get the interrupt, closes the
+    cluster, which stops them cleanly.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def stop_fork_server() -> None:
@@ -90,3 +124,34 @@ def stop_fork_server() -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)  # no interpreter teardown
     server._stop()  # closes our end, reaps it and forgets it (as CPython's own tests stop it)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (another user's included)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
+def remove_stale_openmp_files(pids: Iterable[int] = (), base: Path = Path("/dev/shm"), wait_s: float = 2.0) -> int:
+    """Remove the OpenMP registration files of this user's processes that have ended; returns how many.
+
+    ``pids`` are processes just told to stop (a cluster's workers): waited for, up to ``wait_s``.
+    Files of live processes, and other users' files, are left alone.
+    """
+    deadline = time.monotonic() + wait_s
+    for pid in pids:
+        while process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    removed = 0
+    for path in base.glob("__KMP_REGISTERED_LIB_*"):
+        match = _OPENMP_FILE.match(path.name)
+        if match and int(match[2]) == os.getuid() and not process_alive(int(match[1])):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+    return removed

@@ -6,16 +6,23 @@
                            extractor_version, config (JSON), kind, frame_rate_hz, backend
     /mel                   soft link to /features/mel/data (format-1 readers, h5ls scripts)
     /segments/{song_id, start_s, end_s, arousal, valence}      window means (task window)
+    /segments/silent       bool: the window's peak is below the silence floor (``SILENCE_DBFS``)
     /segments/{frame_times, arousal_frames, valence_frames}    (N, F), NaN-padded dynamic
                            values inside each window (task dynamic)
     /songs/{song_id, path, duration_s, first_segment, n_segments,
-            valence_mean, valence_std, arousal_mean, arousal_std}   static labels
+            valence_mean, valence_std, arousal_mean, arousal_std, backend}   static labels,
+                           and the decoder that read the song (``soundfile`` or ``pyav``)
     /songs/<column>        string metadata of the corpus (artist, album, ...), "" where a song
                            has none; the columns are listed in the attribute metadata_columns
     /failures/{song_id, path, reason, set}
+    /corpus/{song_id, path, size, mtime_ns, labels}   the corpus the store was built from: every
+                           song of the reader, its audio's size and mtime, a hash of its labels
     attrs: format, format_version, windows (JSON), sets (JSON list), dataset, source_root,
            complete, dynamic_scale, static_scale, window_labels, label_rate_hz, *_version,
-           metadata_columns (JSON list; absent in stores built before it: no metadata)
+           metadata_columns (JSON list; absent in stores built before it: no metadata),
+           label_layout (JSON), silence_dbfs
+
+Columns added after format 2 first shipped (``OPTIONAL``) read as their default in older stores.
 
 Row ``i`` of every ``segments/*`` column and of every set's ``data`` describes window ``i``.
 """
@@ -36,6 +43,7 @@ __all__ = [
     "FRAME_COLUMNS",
     "LIBVER",
     "METADATA_COLUMNS",
+    "OPTIONAL",
     "STR",
     "TABLES",
     "SetSpec",
@@ -48,7 +56,7 @@ FORMAT_VERSION = 2
 # any HDF5 >= 1.10 tool (h5ls, h5dump, other languages), whatever library writes them.
 LIBVER = ("v110", "v110")
 STR = h5py.string_dtype()
-SEGMENTS = {"song_id": "i8", "start_s": "f8", "end_s": "f8", "arousal": "f4", "valence": "f4"}
+SEGMENTS = {"song_id": "i8", "start_s": "f8", "end_s": "f8", "arousal": "f4", "valence": "f4", "silent": "?"}
 FRAME_COLUMNS = {"frame_times": "f8", "arousal_frames": "f4", "valence_frames": "f4"}
 SONGS = {
     "song_id": "i8",
@@ -57,10 +65,14 @@ SONGS = {
     "first_segment": "i8",
     "n_segments": "i8",
     **dict.fromkeys(STATIC_COLUMNS, "f4"),
+    "backend": STR,
 }
 FAILURES = {"song_id": "i8", "path": STR, "reason": STR, "set": STR}
-TABLES = {"segments": SEGMENTS, "songs": SONGS, "failures": FAILURES}
+CORPUS = {"song_id": "i8", "path": STR, "size": "i8", "mtime_ns": "i8", "labels": STR}
+TABLES = {"segments": SEGMENTS, "songs": SONGS, "failures": FAILURES, "corpus": CORPUS}
 METADATA_COLUMNS = "metadata_columns"  # the root attribute naming the songs' metadata columns
+# Columns a store written before they existed lacks: what they read as there.
+OPTIONAL: dict[str, object] = {"segments/silent": False, "songs/backend": ""}
 
 
 def set_path(name: str) -> str:

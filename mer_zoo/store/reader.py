@@ -24,6 +24,7 @@ from mer_zoo.store.layout import (
     FORMAT_VERSION,
     FRAME_COLUMNS,
     METADATA_COLUMNS,
+    OPTIONAL,
     STR,
     TABLES,
     SetSpec,
@@ -45,9 +46,10 @@ def read_settings(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """What decides whether a store (finished or not) can be reused: settings and completeness.
 
     Returns:
-        ``{"windows", "sets", "dataset", "source_root", "compression", "complete"}`` (``sets``
-        maps each set to its extractor, version and config), or None when ``path`` is not a
-        readable mer-zoo store of this format.
+        ``{"windows", "sets", "dataset", "source_root", "compression", "complete", "corpus",
+        "label_layout"}`` (``sets`` maps each set to its extractor, version and config;
+        ``corpus`` is the corpus table, None in a store that predates it), or None when
+        ``path`` is not a readable mer-zoo store of this format.
     """
     try:
         with h5py.File(path, "r", libver="latest", swmr=True) as f:
@@ -62,9 +64,20 @@ def read_settings(path: str | os.PathLike[str]) -> dict[str, Any] | None:
                 "source_root": str(f.attrs["source_root"]),
                 "compression": f[set_path(names[0])].compression if names else None,
                 "complete": bool(f.attrs.get("complete", False)),
+                "corpus": _corpus_table(f),
+                "label_layout": str(f.attrs.get("label_layout", "")),
             }
     except (OSError, KeyError, ValueError):
         return None
+
+
+def _corpus_table(f: h5py.File) -> dict[str, list[Any]] | None:
+    if "corpus/song_id" not in f or not f["corpus/song_id"].shape[0]:  # a store made before it, or without one
+        return None
+    return {
+        name: (f[f"corpus/{name}"].asstr()[:] if f[f"corpus/{name}"].dtype == STR else f[f"corpus/{name}"][:]).tolist()
+        for name in TABLES["corpus"]
+    }
 
 
 class FeatureStore:
@@ -151,12 +164,31 @@ class FeatureStore:
         return int(self._file[f"{group}/song_id"].shape[0])
 
     def columns(self, group: str) -> dict[str, np.ndarray]:
-        """The columns of table ``group`` (``segments``, ``songs`` with its metadata, or ``failures``) as arrays."""
+        """The columns of table ``group`` (``segments``, ``songs`` with its metadata, ``failures``, ``corpus``) as arrays.
+
+        A column the store predates (``layout.OPTIONAL``) reads as its default value.
+        """
         columns = {}
         for name in [*TABLES[group], *(self.metadata_columns if group == "songs" else [])]:
-            dset = self._file[f"{group}/{name}"]
+            path = f"{group}/{name}"
+            if path not in self._file and path in OPTIONAL:
+                columns[name] = np.full(self.rows(group), OPTIONAL[path], dtype=object if name == "backend" else None)
+                continue
+            dset = self._file[path]
             columns[name] = dset.asstr()[:] if dset.dtype == STR else dset[:]
         return columns
+
+    def corpus(self) -> tuple[dict[str, np.ndarray], str] | None:
+        """The corpus table recorded at build time and its label layout; None for a store that predates them."""
+        if "corpus/song_id" not in self._file or not self.rows("corpus"):
+            return None
+        return self.columns("corpus"), str(self._file.attrs.get("label_layout", ""))
+
+    def silent(self) -> np.ndarray:
+        """``(N,)`` bool: each window's peak is below the store's silence floor (all False in older stores)."""
+        if "segments/silent" not in self._file:
+            return np.zeros(len(self), dtype=bool)
+        return np.asarray(self._file["segments/silent"][:], dtype=bool)
 
     def _table(self, group: str) -> pd.DataFrame:
         import pandas as pd
@@ -242,6 +274,12 @@ class FeatureStore:
             "songs": self.rows("songs"),
             "segments": len(self),
             "failures": self.rows("failures"),
+            "silent_windows": int(self.silent().sum()),
+            "decoders": {
+                str(k): int(v)
+                for k, v in zip(*np.unique(self.columns("songs")["backend"].astype(str), return_counts=True))
+                if k
+            },
             "sets": sets,
             "size_bytes": self.path.stat().st_size,
             "dataset": attrs.get("dataset"),

@@ -25,12 +25,14 @@ import numpy as np
 from mer_zoo.config import FeatureConfig
 from mer_zoo.datasets import STATIC_COLUMNS
 from mer_zoo.store.layout import (
+    CORPUS,
     FAILURES,
     FORMAT,
     FORMAT_VERSION,
     FRAME_COLUMNS,
     LIBVER,
     METADATA_COLUMNS,
+    OPTIONAL,
     SONGS,
     STR,
     TABLES,
@@ -60,6 +62,8 @@ class SongFeatures:
     arousal_frames: np.ndarray | None = None  # (n, F); None: no frames (all NaN)
     valence_frames: np.ndarray | None = None  # (n, F)
     metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)  # the store's metadata columns
+    silent: np.ndarray | None = None  # (n,) bool, the window's peak is below the silence floor; None: none is
+    backend: str = ""  # the decoder that read the audio: soundfile or pyav
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,9 @@ class StoreWriter:
             "segments": {**TABLES["segments"], **FRAME_COLUMNS},
             "songs": {**TABLES["songs"], **dict.fromkeys(self.metadata_columns, STR)},
         }
-        self._dsets.update({f"{g}/{c}": file[f"{g}/{c}"] for g, cols in columns.items() for c in cols})
+        # (a stopped build of an older mer-zoo lacks the OPTIONAL columns and the corpus: not written then)
+        paths = [f"{g}/{c}" for g, cols in columns.items() for c in cols]
+        self._dsets.update({path: file[path] for path in paths if path in file})
 
     @classmethod
     def create(
@@ -133,11 +139,16 @@ class StoreWriter:
         labels: StoreLabels = StoreLabels(),
         compression: str | None = None,
         metadata_columns: Sequence[str] = (),
+        corpus: Mapping[str, Sequence[Any]] | None = None,
+        label_layout: str = "",
+        silence_dbfs: float | None = None,
     ) -> StoreWriter:
         """Create an empty store at ``path`` (overwriting it) and open it for appending.
 
         ``sets`` default to the one ``mel`` set of ``windows``' mel settings; ``metadata_columns``
         are string columns of ``songs`` (artist, ...) filled from each song's ``metadata``.
+        ``corpus`` is the corpus table to record (``datasets.fingerprint.corpus_prints``), with
+        the corpus's ``label_layout``; ``silence_dbfs`` the floor below which a window was flagged silent.
         """
         clash = sorted(set(metadata_columns) & set(SONGS))
         if clash:
@@ -163,8 +174,11 @@ class StoreWriter:
             h5py_version=h5py.__version__,
             hdf5_version=h5py.version.hdf5_version,
             librosa_version=_package_version("librosa"),
+            label_layout=label_layout,
         )
         f.attrs[METADATA_COLUMNS] = json.dumps(list(metadata_columns))
+        if silence_dbfs is not None:
+            f.attrs["silence_dbfs"] = float(silence_dbfs)
         for spec in sets:
             _growable(f, set_path(spec.name), spec.shape, "f4", compression)
             f[set_path(spec.name)].attrs.update(spec.attrs())
@@ -177,6 +191,8 @@ class StoreWriter:
             _growable(f, f"segments/{name}", (labels.frames_per_window,), dtype)
         for name in metadata_columns:
             _growable(f, f"songs/{name}", (), STR)
+        for name, values in (corpus or {}).items():
+            _append(f[f"corpus/{name}"], values)
         f.swmr_mode = True
         return cls(f)
 
@@ -201,6 +217,7 @@ class StoreWriter:
             n_songs = int(np.searchsorted(ends, window_rows, side="right"))
             n_segments = int(ends[n_songs - 1]) if n_songs else 0
             keep = {"features": n_segments, "segments": n_segments, "songs": n_songs, "failures": n_failures}
+            keep["corpus"] = min((old[f"corpus/{c}"].shape[0] for c in CORPUS if f"corpus/{c}" in old), default=0)
             with h5py.File(fresh, "w", libver=LIBVER) as new:
                 new.attrs.update(dict(old.attrs))
 
@@ -215,6 +232,13 @@ class StoreWriter:
         f = h5py.File(path, "r+", libver=LIBVER)
         f.swmr_mode = True
         return cls(f)
+
+    def record_corpus(self, corpus: Mapping[str, Sequence[Any]]) -> None:
+        """Record the corpus table in a store that has none yet (a stopped build made without one)."""
+        if "corpus/song_id" in self._dsets and self._dsets["corpus/song_id"].shape[0] == 0:
+            for name, values in corpus.items():
+                _append(self._dsets[f"corpus/{name}"], values)
+            self._file.flush()
 
     def done_song_ids(self) -> set[int]:
         """Songs already committed, extracted or failed; a resumed build skips them."""
@@ -243,6 +267,9 @@ class StoreWriter:
         _append(d["segments/song_id"], np.repeat([song.song_id for song in songs], counts))
         for column in ("start_s", "end_s", "arousal", "valence"):
             _append(d[f"segments/{column}"], np.concatenate([getattr(song, column) for song in songs]))
+        if "segments/silent" in d:
+            silent = [np.zeros(n, bool) if song.silent is None else song.silent for song, n in zip(songs, counts)]
+            _append(d["segments/silent"], np.concatenate(silent))
         n_frames = d["segments/arousal_frames"].shape[1]
         for column in FRAME_COLUMNS:
             parts = [getattr(song, column) for song in songs]
@@ -259,8 +286,10 @@ class StoreWriter:
         }
         rows.update({name: [song.static.get(name, np.nan) for song in songs] for name in STATIC_COLUMNS})
         rows.update({name: [song.metadata.get(name, "") for song in songs] for name in self.metadata_columns})
+        rows["backend"] = [song.backend for song in songs]
         for name, values in rows.items():
-            _append(d[f"songs/{name}"], values)
+            if f"songs/{name}" in d or f"songs/{name}" not in OPTIONAL:
+                _append(d[f"songs/{name}"], values)
         self._file.flush()
 
     def append_failure(self, song_id: int, path: str, reason: str, set_name: str = "") -> None:

@@ -45,6 +45,7 @@ class TrainConfig:
     augment: bool = False
     feature_set: str = "mel"
     task: str = "window"
+    skip_silent: bool = True  # leave out windows flagged silent in the store
     model_options: dict[str, Any] = field(default_factory=dict)
     songs: list[int] | None = None  # only these songs of the store take part (a tuning study's); None: all
 
@@ -74,5 +75,6 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Rebuild from :meth:`to_dict` output (runs that predate tasks are ``window`` runs)."""
-        return cls(**d)
+        """Rebuild from :meth:`to_dict` output (runs that predate tasks are ``window`` runs; those that
+        predate silence flags kept every window)."""
+        return cls(**{"skip_silent": False, **d})

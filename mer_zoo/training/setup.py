@@ -87,7 +87,8 @@ def open_data(run: Run, store: Path, augment: bool) -> RunData:
 
     task = get_task(run.task)
     split, normalizer = run.split(), run.normalizer()
-    read = {"songs": split, "feature_set": run.feature_set, "as_vector": run.as_vector, "normalizer": normalizer}
+    read = {"songs": split, "feature_set": run.feature_set, "as_vector": run.as_vector, "normalizer": normalizer,
+            "skip_silent": run.skip_silent}  # fmt: skip
     aug = None
     if augment:
         from mer_zoo.augment import Augment
@@ -218,7 +219,8 @@ def start_run(config: TrainConfig) -> Run:
         warn(f"{len(unlabelled)} songs of {features} have no {task.name} labels and are left out: {_ids(unlabelled)}")
     split = checked.split(config)
     _warn_split(split, unlabelled, features)
-    train_songs = FeatureDataset(features, "train", songs=split, feature_set=config.feature_set, as_vector=as_vector)
+    train_songs = FeatureDataset(features, "train", songs=split, feature_set=config.feature_set, as_vector=as_vector,
+                                 skip_silent=config.skip_silent)  # fmt: skip
     normalizer = Normalizer.fit(train_songs)
     train_targets = read_labels(task, features, train_songs.rows).targets
     scale = task_scale(task, store["scales"], store["window_labels"])
