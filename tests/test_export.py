@@ -144,7 +144,11 @@ def test_a_static_export_predicts_on_the_static_scale(cli: Cli, tmp_path: Path) 
     sf.write(tone, 0.3 * np.sin(2 * np.pi * 440 * np.arange(8000 * 12) / 8000), 8000)
     p = Predictor(out)
     rows = p.predict(tone)
-    assert (p.task, p.scale, list(rows.columns)) == ("static", "[1, 9]", ["file", "n_windows", "arousal", "valence"])
+    assert (p.task, p.scale, list(rows.columns)) == (
+        "static",
+        "[1, 9]",
+        ["file", "n_windows", "arousal", "valence", "silent"],
+    )
     _same_rows(rows, Predictor(run, device="cpu").predict(tone))
     assert ((rows[VALUES] >= 1) & (rows[VALUES] <= 9)).all().all()
 
