@@ -21,7 +21,7 @@ import numpy as np
 
 from mer_zoo.errors import InputError, MerZooError
 
-__all__ = ["DEFAULT_FOLDS", "GroupFolds", "fold_family", "fold_split", "group_folds", "group_of"]
+__all__ = ["DEFAULT_FOLDS", "GroupFolds", "fold_family", "fold_split", "group_folds", "group_of", "inner_family"]
 
 DEFAULT_FOLDS = 5
 Group = tuple[str, str]
@@ -30,6 +30,16 @@ Group = tuple[str, str]
 def fold_split(family: str, fold: int, folds: int) -> str:
     """The ``--split`` spec of fold ``fold`` of ``folds`` in a split family: ``kfold`` -> ``kfold:2/5``."""
     return f"{family.strip()}:{fold}/{folds}"
+
+
+def inner_family(split: str) -> str:
+    """The family of folds inside a split's training songs: ``group:COLUMN`` for a group split, else ``kfold``.
+
+    A study tuned on a split by artist cross-validates by artist too, so no artist sits on both
+    sides of an inner fold either.
+    """
+    kind, _, rest = split.strip().partition(":")
+    return f"group:{rest.partition(':')[0]}" if kind == "group" else "kfold"
 
 
 def fold_family(spec: str, folds: int | None = None) -> tuple[str, int]:

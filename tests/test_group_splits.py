@@ -13,7 +13,7 @@ import pytest
 from task_stores import write_tiny_store
 
 from mer_zoo.errors import InputError, MerZooError
-from mer_zoo.folds import fold_family, fold_split
+from mer_zoo.folds import fold_family, fold_split, inner_family
 from mer_zoo.splits import PARTS, SongSplit, group_split, parse_split
 from mer_zoo.store import FeatureStore
 
@@ -206,3 +206,12 @@ def test_bench_with_a_group_split_runs_every_fold_by_artist(demo_store: Path, cl
         _assert_no_group_in_two_parts(split, artists)
     assert (out / "leaderboard.html").is_file()
     shutil.rmtree(out)
+
+
+def test_a_study_on_a_group_split_cross_validates_by_the_same_column() -> None:
+    """mer-zoo tune's inner folds over the training songs keep the outer split's groups apart."""
+    assert inner_family("group:artist:2/5") == "group:artist"
+    assert inner_family("group:album:3") == "group:album"
+    assert inner_family("group:artist") == "group:artist"
+    assert inner_family("random") == "kfold"
+    assert inner_family("mediaeval2015") == "kfold"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mer_zoo.errors import MerZooError, Stopped, describe
+from mer_zoo.folds import inner_family
 from mer_zoo.runs import open_run
 from mer_zoo.tasks import get_task, lookup
 from mer_zoo.tracking import TrackingSpec, open_tracker
@@ -101,8 +102,8 @@ def objective(trial: Any, setup: TuneSetup) -> float:
 
     quiet = Console(file=io.StringIO())  # a trial's folds print nothing; the study prints a line per trial
     try:
-        cross_validate(config, setup.folds, progress=False, console=quiet, tracker=open_tracker(setup.tracking),
-                       on_fold=after_fold)  # fmt: skip
+        cross_validate(config, setup.folds, split=inner_family(config.split), progress=False, console=quiet,
+                       tracker=open_tracker(setup.tracking), on_fold=after_fold)  # fmt: skip
     except Stopped as stop:
         raise optuna.TrialPruned(str(stop)) from None
     except TRIAL_ERRORS as err:
