@@ -10,7 +10,7 @@ Pure functions of audio and settings; nothing here knows about stores or Dask.
 
 from __future__ import annotations
 
-from mer_zoo.audio.decode import load_audio, window_slices, window_starts
+from mer_zoo.audio.decode import load_audio, resample, window_slices, window_starts
 from mer_zoo.audio.mel_basis import mel_filter_bank, mel_plan
 from mer_zoo.audio.melspec import FFT_ENGINES, MEL_BACKENDS, fft_engine, log_mel, log_mel_windows
 from mer_zoo.audio.melspec_torch import log_mel_batch, resolve_mel_backend
@@ -42,6 +42,7 @@ __all__ = [
     "mel_filter_bank",
     "mel_plan",
     "plan_windows",
+    "resample",
     "resolve_mel_backend",
     "static_windows",
     "window_slices",

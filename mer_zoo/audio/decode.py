@@ -18,7 +18,7 @@ import numpy as np
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import MerZooError, one_line
 
-__all__ = ["load_audio", "window_slices", "window_starts"]
+__all__ = ["load_audio", "resample", "window_slices", "window_starts"]
 
 _PREROLL = 8192  # native-rate samples decoded before a seek point and dropped (mp3 decoder state)
 _BLOCK = 1 << 16  # frames decoded at a time
@@ -68,9 +68,7 @@ def load_audio(
     if total <= 0:
         raise MerZooError(f"{path}: cannot decode audio (no samples)")
     if native != sample_rate:
-        import soxr
-
-        mono = soxr.resample(mono, native, sample_rate, quality="HQ").astype(np.float32, copy=False)
+        mono = resample(mono, native, sample_rate)
         begin = int(round(start * sample_rate / native))
         first = begin - first_read * sample_rate // native
         n_out = int(np.ceil(stop * sample_rate / native)) - begin
@@ -78,6 +76,18 @@ def load_audio(
         first, n_out = start - first_read, stop - start
     y = np.ascontiguousarray(mono[first : first + n_out])
     return y, total / native
+
+
+def resample(y: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """``y`` (samples, or samples x channels) from ``from_rate`` to ``to_rate`` Hz: soxr, high quality, float32.
+
+    The one resampler of mer-zoo: decoding and the encoders' windows (each channel on its own) both use it.
+    """
+    if from_rate == to_rate:
+        return np.asarray(y, dtype=np.float32)
+    import soxr
+
+    return soxr.resample(y, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
 
 
 def _cause(err: Exception) -> str:
