@@ -117,7 +117,9 @@ def _import(module: str) -> Any:
         raise InputError(f"hear module {module} cannot be imported ({describe(err)})") from None
     lacking = [name for name in API if not callable(getattr(api, name, None))]
     if lacking:
-        raise InputError(f"hear module {module} is not a HEAR 2021 module: it lacks {', '.join(f'{name}()' for name in lacking)}")
+        raise InputError(
+            f"hear module {module} is not a HEAR 2021 module: it lacks {', '.join(f'{name}()' for name in lacking)}"
+        )
     return api
 
 

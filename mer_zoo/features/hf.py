@@ -113,8 +113,19 @@ class HfEncoder(EncoderSet):
         }
 
     def load(self) -> _Loaded:
-        """The model (float32, eval mode, on the device) and its feature extractor, from the folder only."""
-        return _load(Path(self.settings["path"]), self.settings["trust_remote_code"], self.device)
+        """The model (float32, eval mode, on the device) and its feature extractor, from the folder only.
+
+        In a worker of another machine the folder must be at the same path, holding the same weights.
+        """
+        import socket
+
+        folder, recorded = Path(self.settings["path"]), self.settings["sha256"]
+        here = f"on {socket.gethostname()} (pid {os.getpid()})"
+        if not folder.is_dir():
+            raise InputError(f"{folder}: no such model folder {here}")
+        if file_digest(weight_files(folder)) != recorded:
+            raise InputError(f"{folder}: the weights {here} differ from the set's (sha256 {recorded[:16]}...)")
+        return _load(folder, self.settings["trust_remote_code"], self.device)
 
     def _probe(self, loaded: _Loaded) -> tuple[np.ndarray, int]:
         """One second of silence through the model: its hidden size and how many hidden states it gives."""

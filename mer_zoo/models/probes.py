@@ -26,7 +26,9 @@ class MlpProbe(nn.Module):
     def __init__(self, n_features: int, hidden: int = 512, dropout: float = 0.2, n_outputs: int = 2) -> None:
         super().__init__()
         if n_features < 1 or hidden < 0 or not 0 <= dropout < 1:
-            raise ValueError(f"need n_features >= 1, hidden >= 0, 0 <= dropout < 1; got {n_features}, {hidden}, {dropout}")
+            raise ValueError(
+                f"need n_features >= 1, hidden >= 0, 0 <= dropout < 1; got {n_features}, {hidden}, {dropout}"
+            )
         if hidden:
             self.net = nn.Sequential(
                 nn.Linear(n_features, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_outputs)
