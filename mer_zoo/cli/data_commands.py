@@ -198,6 +198,8 @@ def info(
             f"set {name + ':':<8} {info['kind']} {' x '.join(map(str, info['shape']))} by {info['extractor']} "
             f"v{info['version']} ({info['backend']}; compression {info['compression'] or 'none'}) {settings}"
         )
+        if info.get("about"):
+            lines.append("             " + ", ".join(f"{k}={v}" for k, v in info["about"].items()))
     lines.append("versions:    " + ", ".join(f"{k}={v}" for k, v in description["versions"].items()))
     lines += [f"failed:      {i}: {r}" for i, r in zip(failures["song_id"], failures["reason"])]
     typer.echo("\n".join(lines))

@@ -30,10 +30,12 @@ __all__ = [
     "HOP_S",
     "SAMPLE_RATE",
     "VibeNetEmbedder",
+    "context_mels",
     "get_timestamp_embeddings",
     "load_model",
     "log_mel",
     "shipped_model_file",
+    "timestamps_s",
 ]
 
 SAMPLE_RATE = 16000
@@ -66,13 +68,13 @@ class VibeNetEmbedder:
         self.model_file_path = str(model_file_path)
         graph = onnx.load(self.model_file_path)
         pooled = _backbone_output(graph)
-        backbone = onnx.utils.Extractor(graph).extract_model([graph.graph.input[0].name], [pooled])
-        backbone.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"  # traced as 1
+        _cut_at(graph.graph, pooled)
+        graph.graph.output.append(onnx.helper.make_tensor_value_info(pooled, onnx.TensorProto.FLOAT, None))
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only
         options.intra_op_num_threads = options.inter_op_num_threads = max(1, threads)
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
-        self.session = ort.InferenceSession(backbone.SerializeToString(), options, providers=providers)
+        self.session = ort.InferenceSession(graph.SerializeToString(), options, providers=providers)
         self.input_name = graph.graph.input[0].name
 
     def __call__(self, mels: np.ndarray) -> np.ndarray:
@@ -91,6 +93,27 @@ def _backbone_output(graph: Any) -> str:
     while tensor in producers and producers[tensor].op_type in ("Reshape", "Flatten", "Squeeze"):
         tensor = producers[tensor].input[0]
     return str(tensor)
+
+
+def _cut_at(graph: Any, tensor: str) -> None:
+    """Keep only the nodes ``tensor`` depends on, and the weights they read; no output left."""
+    producers = {out: node for node in graph.node for out in node.output}
+    needed, todo = set(), [tensor]
+    while todo:
+        node = producers.get(todo.pop())
+        if node is not None and id(node) not in needed:
+            needed.add(id(node))
+            todo += list(node.input)
+    kept = [node for node in graph.node if id(node) in needed]
+    read = {name for node in kept for name in node.input}
+    weights = [init for init in graph.initializer if init.name in read]
+    del graph.node[:], graph.output[:]
+    graph.node.extend(kept)
+    initializers = [type(w)() for w in weights]
+    for copy, weight in zip(initializers, weights):
+        copy.CopyFrom(weight)
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
 
 
 def load_model(model_file_path: str = "") -> VibeNetEmbedder:
@@ -124,6 +147,29 @@ def log_mel(y: np.ndarray) -> np.ndarray:
     return np.maximum(db, db.max() - 80.0).astype(np.float32)
 
 
+def context_mels(clip: np.ndarray) -> np.ndarray:
+    """The log-mel of each timestamp's 2-s context of one clip: ``(T, 128, 99)``, ``log_mel`` of each context.
+
+    The STFT runs once over the padded clip: every context starts on its frame grid (0.5-s
+    steps are 25 hops), so each context's frames are a slice of it; only the 80-dB floor is per context.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+    from scipy.fft import rfft
+    from scipy.signal import get_window
+
+    times = timestamps_s(len(clip))
+    half, first = int(CONTEXT_S * SAMPLE_RATE) // 2, int(round(times[0] * SAMPLE_RATE))
+    padded = np.pad(np.asarray(clip, dtype=np.float32), (half - first, half))
+    frames = sliding_window_view(padded, _WIN)[::_HOP] * get_window("hann", _WIN, fftbins=True).astype(np.float32)
+    spectrum = rfft(frames, n=_N_FFT, axis=-1)
+    power = _mel_basis() @ (spectrum.real**2 + spectrum.imag**2).astype(np.float32).T
+    step, width = int(HOP_S * SAMPLE_RATE) // _HOP, (2 * half - _WIN) // _HOP + 1
+    db = 10.0 * np.log10(
+        np.maximum(1e-10, np.stack([power[:, k * step : k * step + width] for k in range(len(times))]))
+    )
+    return np.maximum(db, db.max(axis=(1, 2), keepdims=True) - 80.0).astype(np.float32)
+
+
 def timestamps_s(n_samples: int) -> np.ndarray:
     """Centres of the consecutive 0.5-s steps of ``n_samples`` of audio (at least one)."""
     steps = max(1, int(np.floor(n_samples / SAMPLE_RATE / HOP_S + 1e-9)))
@@ -139,10 +185,7 @@ def get_timestamp_embeddings(audio: Any, model: VibeNetEmbedder) -> tuple[Any, A
         raise ValueError(f"audio must be (n_sounds, n_samples), got {clips.shape}")
     n, length = clips.shape
     times = timestamps_s(length)
-    half = int(CONTEXT_S * SAMPLE_RATE) // 2
-    padded = np.pad(clips.astype(np.float32, copy=False), ((0, 0), (half, half)))
-    centres = np.round(times * SAMPLE_RATE).astype(int) + half
-    mels = np.stack([log_mel(clip[c - half : c + half]) for clip in padded for c in centres])
+    mels = np.concatenate([context_mels(clip) for clip in clips])
     embeddings = np.array(model(mels).reshape(n, len(times), -1), dtype=np.float32)
     stamps = np.tile(times * 1000.0, (n, 1))
     return torch.from_numpy(embeddings), torch.from_numpy(stamps)
