@@ -239,6 +239,21 @@ def test_the_remote_code_refusal_says_what_would_run(hubert: Path, tmp_path: Pat
         get_extractor("hf", path=spec.partition("=")[2])
 
 
+def test_a_worker_without_the_folder_or_with_other_weights_says_so_in_one_line(hubert: Path, tmp_path: Path) -> None:
+    from mer_zoo.errors import InputError
+    from mer_zoo.features import get_extractor
+
+    folder = shutil.copytree(hubert, tmp_path / "model")
+    extractor = get_extractor("hf", path=str(folder))  # as the client makes it; a worker calls load() once
+    shutil.rmtree(folder)
+    with pytest.raises(InputError, match=r"model: no such model folder on \S+ \(pid \d+\)$"):
+        extractor.load()
+    shutil.copytree(hubert, folder)
+    (folder / "model.safetensors").write_bytes(b"other weights")
+    with pytest.raises(InputError, match="differ from the set's"):
+        extractor.load()
+
+
 def test_set_name_aliases_name_the_set_and_keep_the_extractor() -> None:
     from mer_zoo.config import FeatureConfig
     from mer_zoo.errors import InputError
