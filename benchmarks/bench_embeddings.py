@@ -12,7 +12,8 @@ On one synthetic DEAM-like corpus (``write_synthetic_deam(seed=0)``, written onc
    on the tests' 2-layer HuBERT of width 32 (hop 320 at 16 kHz, 50 frames/s) saved in a temp
    folder; bytes scale with the width D, so 768-d (HuBERT base, MERT-v1-95M) is x24;
 3. ``mer-zoo cv`` (5 folds by song, one seed) of ``mlp_probe`` and ``ridge`` on the VibeNet set
-   next to ``crnn`` and ``ridge`` on ``mel``, all on one store built once with both sets.
+   next to ``crnn`` and ``ridge`` on ``mel``, all on one store built once with both sets (a cv
+   folder of an earlier run with the same store, model, set, folds and epochs is reused).
 
 Run: ``.venv/bin/python benchmarks/bench_embeddings.py`` (needs ``pip install -e ".[embeddings]"``;
 ``--help`` for sizes). Prints markdown tables with the command; writes ``bench_out/embeddings/results.json``.
@@ -112,14 +113,28 @@ def cross_validations(root: Path, folds: int, epochs: int, workers: int) -> list
         build_features(root, store, sets=["mel", VIBENET], set_options=VIBENET_OPTIONS, workers=workers, progress=False)
     rows = []
     for model, feature_set in CV_RUNS:
-        config = TrainConfig(model=model, features=store, out=OUT / "runs", epochs=epochs, feature_set=feature_set,
-                             device="cpu")  # fmt: skip
-        started = time.perf_counter()
-        summary = json.loads((cross_validate(config, folds, progress=False) / CV_FILE).read_text())
+        folder = _finished_cv(store, model, feature_set, folds, epochs)
+        if folder is None:
+            config = TrainConfig(model=model, features=store, out=OUT / "runs", epochs=epochs,
+                                 feature_set=feature_set, device="cpu")  # fmt: skip
+            folder = cross_validate(config, folds, progress=False)
+        summary = json.loads((folder / CV_FILE).read_text())
         cells = {k: (summary["test"][k]["mean"], summary["test"][k]["std"]) for k in FIGURES}
-        rows.append({"model": model, "set": feature_set, "cells": cells, "seconds": time.perf_counter() - started,
+        rows.append({"model": model, "set": feature_set, "cells": cells, "seconds": summary["train_seconds"],
                      "songs": summary["split"]["songs"], "scale": summary["scale"]})  # fmt: skip
     return rows
+
+
+def _finished_cv(store: Path, model: str, feature_set: str, folds: int, epochs: int) -> Path | None:
+    """A cv folder of an earlier run of this script with the same store, model, set, folds and epochs (ridge: any)."""
+    for cv_json in sorted((OUT / "runs").glob(f"cv-{model}-window-*/cv.json")):
+        summary = json.loads(cv_json.read_text())
+        train = json.loads((cv_json.parent / summary["runs"][0] / "config.json").read_text())["train"]
+        same_epochs = model == "ridge" or train["epochs"] == epochs
+        same_store = Path(train["features"]).resolve() == store.resolve()
+        if summary["folds"] == folds and train["feature_set"] == feature_set and same_epochs and same_store:
+            return cv_json.parent
+    return None
 
 
 def report(results: dict[str, Any], command: str, args: argparse.Namespace) -> str:
@@ -143,7 +158,7 @@ def report(results: dict[str, Any], command: str, args: argparse.Namespace) -> s
     cv = results["cv"]
     lines += ["", f"{args.folds}-fold cv by song (seed 0) on {cv[0]['songs']} songs, window task, scale {cv[0]['scale']}; "
               f"networks {args.epochs} epochs; mean ± std over the folds' test parts.", "",
-              "| model | set | test MSE | vs mean | arousal R² | arousal CCC | valence R² | valence CCC | cv s |",
+              "| model | set | test MSE | vs mean | arousal R² | arousal CCC | valence R² | valence CCC | training s, all folds |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in sorted(cv, key=lambda r: r["cells"]["mse"][0]):
         cells = " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in (r["cells"][k] for k in FIGURES))
@@ -175,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, (sets, options) in plans.items():
         builds[name]["compute_s"] = time_compute(root, sets, options, args.floor_songs)
     results = {"builds": builds, "sizes": bytes_per_window(root, args.workers)}
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     results["cv"] = cross_validations(corpus(args.cv_songs), args.folds, args.epochs, args.workers)
     command = " ".join(
         [".venv/bin/python", "benchmarks/bench_embeddings.py", *(argv if argv is not None else sys.argv[1:])]
