@@ -62,9 +62,13 @@ class VibeNetEmbedder:
     timestamp_embedding_size = EMBEDDING_SIZE
 
     def __init__(self, model_file_path: Path, threads: int = 1) -> None:
-        import onnx
-        import onnxruntime as ort
-
+        try:
+            import onnx
+            import onnxruntime as ort
+        except ImportError as err:
+            raise ImportError(
+                f'VibeNet runs on onnxruntime and onnx ({err}): pip install "mer-zoo[embeddings]"'
+            ) from None
         self.model_file_path = str(model_file_path)
         graph = onnx.load(self.model_file_path)
         pooled = _backbone_output(graph)
