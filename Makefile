@@ -13,6 +13,12 @@ EXTRAS ?= dev,mkl
 
 install: $(STAMP)
 
+# The shipped pretrained model, mer-zoo[embeddings], for its tests and `make demo-embeddings`: as
+# `pip install "mer-zoo[embeddings]"` would install it, except that vibenet's own pin of typer (<0.17,
+# for its CLI, which mer-zoo never runs) is left out so the venv keeps the project's typer.
+EMBEDDINGS = $(BIN)/python -m pip install -q "onnxruntime>=1.17" "onnx>=1.15" && \
+	$(BIN)/python -m pip install -q --no-deps "vibenet>=0.1"
+
 # Torch is installed first and pinned (a bare `torch` would pull a multi-GB CUDA build);
 # override with e.g. `make install TORCH='torch==2.5.1'`.
 $(STAMP): pyproject.toml plugins/mer-zoo-example/pyproject.toml
@@ -20,6 +26,7 @@ $(STAMP): pyproject.toml plugins/mer-zoo-example/pyproject.toml
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	$(BIN)/python -m pip install -q -e plugins/mer-zoo-example
+	$(EMBEDDINGS)
 	touch $(STAMP)
 
 demo: install
@@ -42,13 +49,9 @@ demo: install
 	@echo "bench page: $(DEMO_DIR)/bench/leaderboard.html (open it in a browser)"
 
 # The shipped pretrained embedding (VibeNet's ONNX weights inside its PyPI package, GPL-3.0-or-later) end to end
-# on the demo data: build mel + vibenet in one pass, train ridge and the MLP probe on it, predict two files.
-# Its extra is installed here as `pip install "mer-zoo[embeddings]"` would, except that vibenet's own pin of
-# typer (<0.17, for its CLI, which mer-zoo never runs) is left out so the venv keeps the project's typer.
+# on the demo data: build mel + vibenet in one pass, train ridge and the two probes on it, predict two files.
 EMB_DIR ?= $(DEMO_DIR)/embeddings
 demo-embeddings: install
-	$(BIN)/python -m pip install -q "onnxruntime>=1.17" "onnx>=1.15"
-	$(BIN)/python -m pip install -q --no-deps "vibenet>=0.1"
 	test -d $(DEMO_DIR)/deam || $(BIN)/mer-zoo demo-data $(DEMO_DIR)/deam --songs $(DEMO_SONGS) --seed 0
 	rm -rf $(EMB_DIR) && mkdir -p $(EMB_DIR)
 	$(BIN)/mer-zoo build-features --root $(DEMO_DIR)/deam --out $(EMB_DIR)/features.h5 --no-progress \
