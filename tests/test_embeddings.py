@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from encoders import FIELD, HOP, bin_means, write_hear_module, write_tiny_hubert
+from test_build_cluster import dask_cluster  # noqa: F401  (a real `dask scheduler` and worker: a fixture)
 
 from mer_zoo.audio import load_audio
 from mer_zoo.store.reader import FeatureStore
@@ -187,6 +188,36 @@ def test_add_features_adds_an_embedding_set_with_the_builds_values(
         assert added.set_spec("h1").settings() == built.set_spec("h1").settings()
         np.testing.assert_allclose(added.data("h1")[:], built.data("h1")[:], atol=1e-6)
         assert np.array_equal(added.segments.start_s, built.segments.start_s)
+
+
+@pytest.mark.slow
+def test_a_running_dask_scheduler_builds_the_same_encoder_set(
+    dask_cluster: str,  # noqa: F811
+    demo_root: Path,
+    embedding_store: Path,
+    hubert: Path,
+    tmp_path: Path,
+) -> None:
+    import socket
+    import time
+
+    from mer_zoo.pipeline.build import build_features
+
+    port, deadline = int(dask_cluster.rsplit(":", 1)[1]), time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait for the scheduler to listen
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    out = tmp_path / "features.h5"
+    options = {"h1": {"path": str(hubert), "layer": 1}}
+    summary = build_features(
+        demo_root, out, sets=["h1=hf"], set_options=options, scheduler=dask_cluster, progress=False
+    )
+    assert summary.exit_code == 0
+    with FeatureStore(out) as remote, FeatureStore(embedding_store) as local:
+        np.testing.assert_allclose(remote.data("h1")[:], local.data("h1")[:], atol=1e-5)
 
 
 # --- bad inputs: one line, exit 2, before any work ------------------------------------------
