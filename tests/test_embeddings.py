@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -296,3 +297,15 @@ def test_set_name_aliases_name_the_set_and_keep_the_extractor() -> None:
     assert (spec.name, spec.extractor, spec.shape[0]) == ("mfcc13", "mfcc", 39)
     with pytest.raises(InputError, match="another extractor"):
         make_extractors(["chroma=mfcc"], {}, FeatureConfig())
+
+
+def test_a_missing_optional_package_is_one_line_naming_its_extra(hubert: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mer_zoo.errors import InputError
+    from mer_zoo.features import get_extractor, vibenet_hear
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # `import transformers` now fails
+    with pytest.raises(InputError, match=r'needs transformers: pip install "mer-zoo\[hf\]"$'):
+        get_extractor("hf", path=str(hubert))
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ImportError, match=r'pip install "mer-zoo\[embeddings\]"'):
+        vibenet_hear.load_model()
