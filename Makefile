@@ -9,9 +9,15 @@ DEMO_SONGS ?= 120
 # Optional extras: mkl = Intel MKL's FFT for the mel (x86-64 only; `make install EXTRAS=dev` skips it)
 EXTRAS ?= dev,mkl
 
-.PHONY: install demo test lint bench browser clean
+.PHONY: install demo demo-embeddings test lint bench browser clean
 
 install: $(STAMP)
+
+# The shipped pretrained model, mer-zoo[embeddings], for its tests and `make demo-embeddings`: as
+# `pip install "mer-zoo[embeddings]"` would install it, except that vibenet's own pin of typer (<0.17,
+# for its CLI, which mer-zoo never runs) is left out so the venv keeps the project's typer.
+EMBEDDINGS = $(BIN)/python -m pip install -q "onnxruntime>=1.17" "onnx>=1.15" && \
+	$(BIN)/python -m pip install -q --no-deps "vibenet>=0.1"
 
 # Torch is installed first and pinned (a bare `torch` would pull a multi-GB CUDA build);
 # override with e.g. `make install TORCH='torch==2.5.1'`.
@@ -20,6 +26,7 @@ $(STAMP): pyproject.toml plugins/mer-zoo-example/pyproject.toml
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	$(BIN)/python -m pip install -q -e plugins/mer-zoo-example
+	$(EMBEDDINGS)
 	touch $(STAMP)
 
 demo: install
@@ -43,6 +50,23 @@ demo: install
 	$(BIN)/mer-zoo bench --features $(DEMO_DIR)/features.h5 --models ridge,cnn_small --tasks window \
 		--folds 3 --split group:artist --epochs 3 --out $(DEMO_DIR)/bench
 	@echo "bench page: $(DEMO_DIR)/bench/leaderboard.html (open it in a browser)"
+
+# The shipped pretrained embedding (VibeNet's ONNX weights inside its PyPI package, GPL-3.0-or-later) end to end
+# on the demo data: build mel + vibenet in one pass, train ridge and the two probes on it, predict two files.
+EMB_DIR ?= $(DEMO_DIR)/embeddings
+demo-embeddings: install
+	test -d $(DEMO_DIR)/deam || $(BIN)/mer-zoo demo-data $(DEMO_DIR)/deam --songs $(DEMO_SONGS) --seed 0
+	rm -rf $(EMB_DIR) && mkdir -p $(EMB_DIR)
+	$(BIN)/mer-zoo build-features --root $(DEMO_DIR)/deam --out $(EMB_DIR)/features.h5 --no-progress \
+		--set mel --set vibenet=hear:module=mer_zoo.features.vibenet_hear
+	$(BIN)/mer-zoo info $(EMB_DIR)/features.h5
+	$(BIN)/mer-zoo train --model ridge --set vibenet --features $(EMB_DIR)/features.h5 --out $(EMB_DIR)/runs
+	$(BIN)/mer-zoo train --model mlp_probe --set vibenet --features $(EMB_DIR)/features.h5 --out $(EMB_DIR)/runs --epochs 20
+	$(BIN)/mer-zoo train --model temporal_probe --task dynamic --set vibenet --features $(EMB_DIR)/features.h5 \
+		--out $(EMB_DIR)/runs --epochs 20
+	$(BIN)/mer-zoo predict $(EMB_DIR)/runs/mlp_probe-* $$(ls $(DEMO_DIR)/deam/DEAM_audio/MEMD_audio/*.mp3 | head -n 2) \
+		--out $(EMB_DIR)/two.csv --overwrite --no-progress
+	$(BIN)/mer-zoo compare $(EMB_DIR)/runs/*
 
 # The suite: lint and format check (ruff), types (mypy on mer_zoo/), then the tests.
 test: install browser lint

@@ -10,11 +10,12 @@ from mer_zoo.models import get_model, get_model_info, list_models
 
 TRAINED = ["cnn_small", "vgg_bn", "crnn", "short_chunk_resnet", "mel_transformer"]
 FITTED = ["ridge", "svr", "hist_gbt"]  # tests/test_classical.py
+PROBES = ["mlp_probe", "temporal_probe"]  # tests/test_probes.py
 
 
 def test_the_builtins_are_these() -> None:
     builtins = {name for name in list_models() if get_model_info(name).source == "built-in"}
-    assert builtins == {"mean", *TRAINED, *FITTED}
+    assert builtins == {"mean", *TRAINED, *FITTED, *PROBES}
 
 
 @pytest.mark.parametrize("n_mels, frames", [(128, 431), (128, 37), (96, 100)])

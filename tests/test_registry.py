@@ -16,7 +16,10 @@ from mer_zoo.cli import main
 from mer_zoo.errors import InputError, MerZooError
 from mer_zoo.models import check_compatible, get_model, get_model_info, list_models, register_model, registry
 
-BUILT_INS = {"mean", "cnn_small", "vgg_bn", "crnn", "short_chunk_resnet", "mel_transformer", "ridge", "svr", "hist_gbt"}
+BUILT_INS = {
+    "mean", "cnn_small", "vgg_bn", "crnn", "short_chunk_resnet", "mel_transformer", "ridge", "svr", "hist_gbt",
+    "mlp_probe", "temporal_probe",
+}  # fmt: skip
 
 GOOD_PLUGIN = '''
 import torch

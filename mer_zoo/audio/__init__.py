@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from mer_zoo.audio.arrays import to_mono
 from mer_zoo.audio.causes import plain_cause
-from mer_zoo.audio.decode import AudioReader, capture_decoder_notes, load_audio, window_slices, window_starts
+from mer_zoo.audio.decode import AudioReader, capture_decoder_notes, load_audio, resample, window_slices, window_starts
 from mer_zoo.audio.mel_basis import mel_filter_bank, mel_plan
 from mer_zoo.audio.melspec import FFT_ENGINES, MEL_BACKENDS, fft_engine, log_mel, log_mel_windows
 from mer_zoo.audio.melspec_torch import log_mel_batch, resolve_mel_backend
@@ -55,6 +55,7 @@ __all__ = [
     "plain_cause",
     "plan_windows",
     "relabel",
+    "resample",
     "resolve_mel_backend",
     "silent_windows",
     "static_windows",

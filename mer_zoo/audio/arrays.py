@@ -32,7 +32,7 @@ def to_mono(samples: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarr
     if not np.isfinite(y).all():
         raise InputError("audio samples must be finite (found NaN or infinity)")
     if int(sample_rate) != int(target_rate):
-        import soxr
+        from mer_zoo.audio.decode import resample
 
-        y = soxr.resample(y, int(sample_rate), int(target_rate), quality="HQ").astype(np.float32, copy=False)
+        y = resample(y, int(sample_rate), int(target_rate))
     return np.ascontiguousarray(y)

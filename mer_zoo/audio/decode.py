@@ -31,7 +31,7 @@ from mer_zoo.audio.causes import decoder_phrase, empty_file, plain_cause
 from mer_zoo.config import FeatureConfig
 from mer_zoo.errors import MerZooError, one_line
 
-__all__ = ["AudioReader", "capture_decoder_notes", "load_audio", "window_slices", "window_starts"]
+__all__ = ["AudioReader", "capture_decoder_notes", "load_audio", "resample", "window_slices", "window_starts"]
 
 _PREROLL = 8192  # native-rate samples decoded before a seek point and dropped (mp3 decoder state)
 _BLOCK = 1 << 16  # frames decoded at a time
@@ -157,9 +157,7 @@ class AudioReader:
         if total <= 0 or stop is None:
             raise MerZooError(f"{path}: cannot decode audio (no audio samples in the file)")
         if native != self.sample_rate:
-            import soxr
-
-            mono = soxr.resample(mono, native, self.sample_rate, quality="HQ").astype(np.float32, copy=False)
+            mono = resample(mono, native, self.sample_rate)
             begin = int(round(start * self.sample_rate / native))
             first = begin - first_read * self.sample_rate // native
             n_out = int(np.ceil(stop * self.sample_rate / native)) - begin
@@ -223,6 +221,18 @@ def load_audio(
     """
     with AudioReader(path, sample_rate) as reader:
         return reader.read(offset_s, duration_s)
+
+
+def resample(y: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """``y`` (samples, or samples x channels) from ``from_rate`` to ``to_rate`` Hz: soxr, high quality, float32.
+
+    The one resampler of mer-zoo: decoding and the encoders' windows (each channel on its own) both use it.
+    """
+    if from_rate == to_rate:
+        return np.asarray(y, dtype=np.float32)
+    import soxr
+
+    return soxr.resample(y, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
 
 
 def _read_mono(f: Any, frames: int) -> np.ndarray:

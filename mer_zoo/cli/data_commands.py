@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from mer_zoo.cli.options import named_options
+from mer_zoo.cli.options import set_specs
 from mer_zoo.cli.typer_app import app, reporting_plugin_warnings
 
 # --- data commands -------------------------------------------------------------------------
@@ -64,7 +64,7 @@ def build_features_command(
     feature_sets: list[str] = typer.Option(
         ["mel"],
         "--set",
-        help="Feature set to compute (repeatable; NAME or NAME:key=value,...; see `mer-zoo features`).",
+        help="Feature set to compute (repeatable; [SET=]NAME or [SET=]NAME:key=value,...; see `mer-zoo features`).",
     ),
     out: Path = typer.Option(Path("features.h5"), "--out", help="The HDF5 store to write."),
     workers: int = typer.Option(2, "--workers", help="Local worker processes (one thread each)."),
@@ -93,7 +93,7 @@ def build_features_command(
     hop: float = typer.Option(5.0, "--hop", help="Window hop (s)."),
     compression: str = typer.Option("none", "--compression", help="none (memory-mappable), gzip or lzf."),
     device: str = typer.Option(
-        "cpu", "--device", help="Where mels are computed: cpu (numpy), cuda (torch, batched) or auto."
+        "cpu", "--device", help="Where mels and encoders run: cpu, cuda (torch, batched) or auto."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
@@ -118,16 +118,14 @@ def build_features_command(
         )
     except ValueError as err:
         raise InputError(f"bad feature settings: {err}") from None
-    sets = dict(named_options(spec, "--set") for spec in feature_sets)
-    if "mel" in sets:
-        sets["mel"].setdefault("device", device)
+    sets, set_options = set_specs(feature_sets)
     summary = build_features(
         root,
         out,
         dataset=dataset,
         dataset_options={"labels": labels, "scale": scale},
-        sets=list(sets),
-        set_options=sets,
+        sets=sets,
+        set_options=set_options,
         workers=workers,
         scheduler=scheduler,
         overwrite=overwrite,
@@ -136,6 +134,7 @@ def build_features_command(
         start_s=start,
         compression=None if compression.lower() == "none" else compression.lower(),
         progress=progress,
+        device=device,
     )
     _console().print(render_summary(summary))
     raise typer.Exit(summary.exit_code)
@@ -145,7 +144,9 @@ def build_features_command(
 def add_features_command(
     store: Path = typer.Argument(..., help="A complete feature store written by build-features."),
     feature_sets: list[str] = typer.Option(
-        ..., "--set", help="Feature set to add (repeatable; NAME or NAME:key=value,...; see `mer-zoo features`)."
+        ...,
+        "--set",
+        help="Feature set to add (repeatable; [SET=]NAME or [SET=]NAME:key=value,...; see `mer-zoo features`).",
     ),
     workers: int = typer.Option(2, "--workers", help="Local worker processes (one thread each)."),
     scheduler: str | None = typer.Option(
@@ -153,19 +154,21 @@ def add_features_command(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Recompute a set the store already has."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    device: str = typer.Option("cpu", "--device", help="Where mels and encoders run: cpu, cuda or auto."),
 ) -> None:
     """Add feature sets to an existing store for the same windows, without recomputing the others."""
     from mer_zoo.pipeline import add_features, render_add_summary
 
-    sets = dict(named_options(spec, "--set") for spec in feature_sets)
+    sets, set_options = set_specs(feature_sets)
     summary = add_features(
         store,
-        list(sets),
-        set_options=sets,
+        sets,
+        set_options=set_options,
         workers=workers,
         scheduler=scheduler,
         overwrite=overwrite,
         progress=progress,
+        device=device,
     )
     _console().print(render_add_summary(summary))
     raise typer.Exit(summary.exit_code)
@@ -207,6 +210,8 @@ def info(
             f"set {name + ':':<8} {info['kind']} {' x '.join(map(str, info['shape']))} by {info['extractor']} "
             f"v{info['version']} ({info['backend']}; compression {info['compression'] or 'none'}) {settings}"
         )
+        if info.get("about"):
+            lines.append("             " + ", ".join(f"{k}={v}" for k, v in info["about"].items()))
     metadata = ", ".join(f"{name} ({m['values']} values, {m['empty']} empty)"
                          for name, m in description["metadata"].items())  # fmt: skip
     lines.append(f"metadata:    {metadata or 'none'} (--split group:COLUMN)")

@@ -1,8 +1,8 @@
-"""Parsing ``KEY=VALUE`` options (``--opt``) and ``NAME:key=value`` specs (``--set``)."""
+"""Parsing ``KEY=VALUE`` options (``--opt``) and ``[NAME=]EXTRACTOR:key=value`` specs (``--set``)."""
 
 from __future__ import annotations
 
-__all__ = ["model_options", "named_options", "option_value"]
+__all__ = ["model_options", "named_options", "option_value", "set_specs"]
 
 
 def option_value(text: str) -> object:
@@ -24,6 +24,16 @@ def named_options(spec: str, flag: str) -> tuple[str, dict[str, object]]:
     """``NAME`` or ``NAME:key=value,key=value`` -> (name, options)."""
     name, _, rest = spec.partition(":")
     return name.strip().lower(), model_options([p for p in rest.split(",") if p.strip()], flag)
+
+
+def set_specs(specs: list[str]) -> tuple[list[str], dict[str, dict[str, object]]]:
+    """``--set`` specs -> (sets, {set name: options}); a set is ``NAME`` or ``NAME=EXTRACTOR`` (``mert7=hf:path=DIR``)."""
+    sets, options = [], {}
+    for spec in specs:
+        entry, settings = named_options(spec, "--set")
+        sets.append(entry)
+        options[entry.partition("=")[0].strip()] = settings
+    return sets, options
 
 
 def model_options(pairs: list[str], flag: str = "--opt") -> dict[str, object]:

@@ -34,6 +34,7 @@ __all__ = [
     "get_extractor_info",
     "list_extractors",
     "register_extractor",
+    "takes_option",
 ]
 
 ENTRY_POINT_GROUP = "mer_zoo.features"
@@ -45,8 +46,10 @@ Builder = TypeVar("Builder", bound=Callable[..., Any])
 class Extractor(ABC):
     """Computes one feature set for the windows of a song (see the module docstring)."""
 
-    #: set by the registry: the name the set is stored under
+    #: set by the registry: the name the set is stored under (``--set NAME=EXTRACTOR`` renames it)
     name: str = ""
+    #: set by the registry: the registered name of the extractor that computes the set
+    extractor_name: str = ""
     kind: str = "image"
     version: str = "1"
     #: what computes it (e.g. ``numpy``, ``torch-cuda``), recorded in the store
@@ -63,6 +66,10 @@ class Extractor(ABC):
     def frame_rate_hz(self, windows: FeatureConfig) -> float | None:
         """Frames per second of a frame-level set; None for vectors."""
         return None
+
+    def about(self) -> dict[str, Any]:
+        """What else the store records of the set (JSON-able): e.g. a model's class and library versions."""
+        return {}
 
     @abstractmethod
     def compute(self, span: np.ndarray, offsets: Sequence[int], windows: FeatureConfig) -> np.ndarray:
@@ -126,8 +133,15 @@ def get_extractor(name: str, **params: Any) -> Extractor:
         raise InputError(f"feature set {info.name!r} rejected its settings {params}: {err}") from None
     if not isinstance(extractor, Extractor):
         raise MerZooError(f"feature set {info.name!r} from {info.source}: its builder did not return an Extractor")
-    extractor.name = info.name
+    extractor.name = extractor.extractor_name = info.name
     return extractor
+
+
+def takes_option(name: str, option: str) -> bool:
+    """Whether the extractor registered as ``name`` takes the keyword setting ``option`` (e.g. ``device``)."""
+    builder, _ = REGISTRY.lookup(name)
+    parameters = inspect.signature(builder).parameters
+    return option in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
 def get_extractor_info(name: str) -> ExtractorInfo:

@@ -113,17 +113,20 @@ def add_features(
     scheduler: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    device: str | None = None,
 ) -> AddSummary:
     """Add ``sets`` to the finished ``store`` for its windows, resuming a stopped add.
 
     Args:
         store: a complete store written by ``build-features``.
-        sets: the feature sets to add (``mer-zoo features``), computed in one decoding pass per song.
-        set_options: per set, settings for its extractor.
+        sets: the feature sets to add (``mer-zoo features``), computed in one decoding pass per song;
+            each ``NAME`` or ``NAME=EXTRACTOR`` (e.g. ``mert7=hf``).
+        set_options: per set name, settings for its extractor.
         workers: local worker processes (one thread each), when no ``scheduler`` is given.
         scheduler: address of a running Dask scheduler; its workers must see the audio at the same path.
         overwrite: recompute a set the store already has instead of refusing.
         progress: show a progress bar on stderr.
+        device: ``cpu``, ``cuda`` or ``auto`` for the sets that take one (mel, hf, hear).
 
     Raises:
         InputError: before any work, for a bad store, set, setting or scheduler address.
@@ -143,7 +146,7 @@ def add_features(
         raise InputError(f"{store.parent}: folder is not writable")
     with build_lock(store):
         base = _read_store(store)
-        extractors = make_extractors(sets, set_options or {}, base["config"])
+        extractors = make_extractors(sets, set_options or {}, base["config"], device)
         present = [e.name for e in extractors if e.name in base["sets"]]
         if present and not overwrite:
             raise InputError(f"{store}: already has feature set {', '.join(present)}; use --overwrite to recompute it")

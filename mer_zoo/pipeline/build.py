@@ -56,6 +56,7 @@ def build_features(
     start_s: float | None = None,
     compression: str | None = None,
     progress: bool = True,
+    device: str | None = None,
 ) -> BuildSummary:
     """Extract every song under ``root`` into the store ``out``, resuming a stopped build.
 
@@ -66,6 +67,8 @@ def build_features(
         dataset_options: keyword options of that reader (e.g. ``labels``, ``scale`` for ``csv``).
         sets: the feature sets to compute, in one decoding pass per song (``mer-zoo features``).
         set_options: per set, settings for its extractor; ``mel`` takes its defaults from ``config``.
+            A set is ``NAME`` or ``NAME=EXTRACTOR`` (e.g. ``mert7=hf``, options under ``mert7``).
+        device: ``cpu``, ``cuda`` or ``auto`` for the sets that take one (mel, hf, hear).
         workers: local worker processes (one thread each), when no ``scheduler`` is given.
         scheduler: address of a running Dask scheduler (``tcp://host:port``) to use instead;
             its workers must see ``root`` at the same path.
@@ -99,7 +102,7 @@ def build_features(
         from mer_zoo.pipeline.workers import start_fork_server
 
         start_fork_server()  # the workers' code imports there while this process gets ready
-    extractors = make_extractors(sets, set_options or {}, config)
+    extractors = make_extractors(sets, set_options or {}, config, device)
     if scheduler:
         from mer_zoo.pipeline.cluster import check_reachable
 
@@ -181,27 +184,58 @@ def _prepare(
 
 
 def make_extractors(
-    sets: Sequence[str], set_options: Mapping[str, Mapping[str, Any]], config: FeatureConfig
+    sets: Sequence[str],
+    set_options: Mapping[str, Mapping[str, Any]],
+    config: FeatureConfig,
+    device: str | None = None,
 ) -> list[Any]:
-    """The extractors of ``sets`` (``mel`` with ``config``'s mel settings unless overridden), checked before work."""
-    from mer_zoo.features import get_extractor
+    """The extractors of ``sets``, made and checked before any work (a pretrained model is loaded here).
 
-    names = [name.strip().lower() for name in sets]
+    Args:
+        sets: set names, each ``NAME`` (the extractor of that name) or ``NAME=EXTRACTOR``
+            (the set ``NAME`` computed by ``EXTRACTOR``, e.g. ``mert7=hf``).
+        set_options: per set name, settings for its extractor; ``mel`` takes ``config``'s mel settings.
+        config: the store's window settings.
+        device: ``cpu``, ``cuda`` or ``auto`` for every extractor that takes a device, unless its settings say.
+    """
+    from mer_zoo.features import get_extractor, takes_option
+
+    pairs = [_set_and_extractor(entry) for entry in sets]
+    names = [name for name, _ in pairs]
     if not names:
         raise InputError("no feature set asked for; give --set NAME (see `mer-zoo features`)")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise InputError(f"feature set {repeated[0]!r} asked for twice")
     extractors = []
-    for name in names:
-        defaults = config.mel_settings() if name == "mel" else {}
-        extractor = get_extractor(name, **{**defaults, **dict(set_options.get(name, {}))})
+    for name, kind in pairs:
+        defaults: dict[str, Any] = config.mel_settings() if kind == "mel" else {}
+        if device is not None and takes_option(kind, "device"):
+            defaults["device"] = device
+        extractor = get_extractor(kind, **{**defaults, **dict(set_options.get(name, {}))})
+        extractor.name = name
         try:
             extractor.shape(config)
         except ValueError as err:
             raise InputError(f"feature set {name!r}: bad settings: {err}") from None
         extractors.append(extractor)
     return extractors
+
+
+def _set_and_extractor(entry: str) -> tuple[str, str]:
+    """``NAME`` -> (NAME, NAME); ``NAME=EXTRACTOR`` -> (NAME, EXTRACTOR), NAME checked as a store path part."""
+    import re
+
+    from mer_zoo.features import list_extractors
+
+    name, _, kind = (part.strip().lower() for part in entry.partition("="))
+    if not kind or kind == name:
+        return name, name
+    if not re.fullmatch(r"[a-z0-9_][a-z0-9_.-]*", name):
+        raise InputError(f"--set {entry}: a set name is letters, digits, '_', '.' and '-'")
+    if name in list_extractors():
+        raise InputError(f"--set {entry}: {name!r} is the name of another extractor's set; choose another name")
+    return name, kind
 
 
 def plan_job(corpus: Any, config: FeatureConfig, extractors: Sequence[Any]) -> tuple[Any, Any]:

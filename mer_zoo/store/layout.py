@@ -3,7 +3,8 @@
 ::
 
     /features/<set>/data   float32 (N, *shape), one chunk per window; attrs: extractor,
-                           extractor_version, config (JSON), kind, frame_rate_hz, backend
+                           extractor_version, config (JSON), kind, frame_rate_hz, backend,
+                           about (JSON: e.g. a pretrained model's class, weights and versions)
     /mel                   soft link to /features/mel/data (format-1 readers, h5ls scripts)
     /segments/{song_id, start_s, end_s, arousal, valence}      window means (task window)
     /segments/silent       bool: the window's peak is below the silence floor (``SILENCE_DBFS``)
@@ -30,7 +31,7 @@ Row ``i`` of every ``segments/*`` column and of every set's ``data`` describes w
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import h5py
@@ -92,6 +93,7 @@ class SetSpec:
     config: dict[str, Any]
     frame_rate_hz: float | None
     backend: str
+    about: dict[str, Any] = field(default_factory=dict)
 
     def attrs(self) -> dict[str, Any]:
         """The HDF5 attributes of ``/features/<name>/data``."""
@@ -102,6 +104,7 @@ class SetSpec:
             "kind": self.kind,
             "frame_rate_hz": float("nan") if self.frame_rate_hz is None else float(self.frame_rate_hz),
             "backend": self.backend,
+            "about": json.dumps(self.about, sort_keys=True),
         }
 
     def settings(self) -> dict[str, Any]:
@@ -115,11 +118,12 @@ class SetSpec:
             name=extractor.name,
             kind=extractor.kind,
             shape=tuple(extractor.shape(windows)),
-            extractor=extractor.name,
+            extractor=extractor.extractor_name or extractor.name,
             extractor_version=str(extractor.version),
             config=extractor.params(),
             frame_rate_hz=extractor.frame_rate_hz(windows),
             backend=extractor.backend,
+            about=extractor.about() if hasattr(extractor, "about") else {},
         )
 
     @classmethod
@@ -136,4 +140,5 @@ class SetSpec:
             config=json.loads(a["config"]),
             frame_rate_hz=None if rate != rate else rate,
             backend=str(a.get("backend", "")),
+            about=json.loads(a.get("about", "{}")),
         )

@@ -268,6 +268,7 @@ class FeatureStore:
                 "backend": spec.backend,
                 "compression": dset.compression,
                 "config": spec.config,
+                "about": spec.about,
             }
         return {
             "path": str(self.path),
