@@ -253,6 +253,10 @@ def two_workers(tmp_path: Path) -> Any:
         except OSError:
             time.sleep(0.2)
     try:
+        from distributed import Client
+
+        with Client(f"tcp://127.0.0.1:{port}", timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)  # both registered before the study starts
         yield f"tcp://127.0.0.1:{port}"
     finally:
         os.killpg(worker.pid, signal.SIGKILL)  # the worker processes and their nannies: nothing to save

@@ -35,7 +35,7 @@ __all__ = [
 
 MISSING = frozenset({"", "n/a", "na", "nan", "none", "null", "unknown", "-", "?"})  # compared lower-cased
 # Names the store's songs table uses itself: a metadata column of that name is left out.
-RESERVED = frozenset({"song_id", "path", "duration_s", "first_segment", "n_segments", *STATIC_COLUMNS})
+RESERVED = frozenset({"song_id", "path", "duration_s", "first_segment", "n_segments", *STATIC_COLUMNS, "backend"})
 _ENCODINGS = ("utf-8-sig", "cp1252")
 _SPACE = re.compile(r"\s+")
 _CLOCK = re.compile(r"^\d{1,3}:\d{2}(:\d{2})?(\.\d+)?$")

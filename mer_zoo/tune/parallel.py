@@ -1,8 +1,8 @@
 """Trials on a Dask cluster: one trial per worker at a time, Optuna's storage as the shared state.
 
 The client keeps one task in flight per worker (pinned to it); each task loads the study from
-the storage, runs one trial and returns its record; the client starts the next trial on the
-worker that came free until ``trials`` are complete or pruned. Workers need mer-zoo installed
+the storage, runs one trial and returns its record; the client starts the next trial on each
+worker without one (a worker that joins later included) until ``trials`` are complete or pruned. Workers need mer-zoo installed
 and the store, the study folder and an SQLite storage on paths they see as the client does
 (a shared file system), or a storage server (``postgresql://...``) for many machines.
 """
@@ -69,9 +69,9 @@ def run_on_cluster(
             client.wait_for_workers(1, timeout=60)
         except TimeoutError:
             raise MerZooError(f"the Dask scheduler at {scheduler} has no workers (waited 60 s)") from None
-        workers = sorted(client.scheduler_info()["workers"])
         pending = as_completed()
         where: dict[Any, str] = {}
+        busy: set[str] = set()
         started = 0
 
         def start(worker: str) -> None:
@@ -80,12 +80,19 @@ def run_on_cluster(
             future = client.submit(worker_trial, setup, study, storage, trials, prune, seed, workers=[worker],
                                    allow_other_workers=False, pure=False, key=f"mer-zoo-trial-{study}-{started}-{seed}")  # fmt: skip
             where[future.key] = worker
+            busy.add(worker)
             pending.add(future)
             started += 1
 
-        for worker in workers[:missing]:
-            start(worker)
+        def fill() -> None:
+            """A trial on every worker without one, workers that joined since included."""
+            for worker in sorted(client.scheduler_info()["workers"]):
+                if started < missing and worker not in busy:
+                    start(worker)
+
+        fill()
         for future in pending:
+            busy.discard(where[future.key])
             try:
                 record = future.result()
             except MerZooError:
@@ -94,7 +101,6 @@ def run_on_cluster(
                 raise MerZooError(f"a trial failed on Dask worker {where[future.key]}: {describe(err)[:300]}") from None
             if record is not None:
                 on_trial(record)
-            if record is not None and started < missing:
-                start(where[future.key])
+                fill()
     finally:
         client.close()
