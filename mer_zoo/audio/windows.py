@@ -148,16 +148,7 @@ def fit_to_audio(plan: WindowPlan, n_samples: int, config: FeatureConfig) -> Win
     dropped = Counter(plan.dropped)
     if (~keep).any():
         dropped[DROP_AUDIO] += int((~keep).sum())
-    return WindowPlan(
-        start_s=plan.start_s[keep],
-        end_s=plan.end_s[keep],
-        arousal=plan.arousal[keep],
-        valence=plan.valence[keep],
-        frame_times=plan.frame_times[keep],
-        arousal_frames=plan.arousal_frames[keep],
-        valence_frames=plan.valence_frames[keep],
-        dropped=dropped,
-    )
+    return _kept(plan, keep, dropped)
 
 
 def relabel(
@@ -184,6 +175,11 @@ def relabel(
     ends = np.round(plan.start_s * config.sample_rate).astype(np.int64) + config.clip_samples
     if keep.sum() != n or (ends[~keep] <= int(round(duration_s * config.sample_rate))).any():
         return None
+    return _kept(plan, keep, Counter())
+
+
+def _kept(plan: WindowPlan, keep: np.ndarray, dropped: Counter[str]) -> WindowPlan:
+    """The windows of ``plan`` where ``keep`` holds, with ``dropped`` as the counts of those left out."""
     return WindowPlan(
         start_s=plan.start_s[keep],
         end_s=plan.end_s[keep],
@@ -192,4 +188,5 @@ def relabel(
         frame_times=plan.frame_times[keep],
         arousal_frames=plan.arousal_frames[keep],
         valence_frames=plan.valence_frames[keep],
+        dropped=dropped,
     )

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mer_zoo.pipeline.workers import process_alive
+
 __all__ = [
     "FOLDER_PREFIX",
     "FOLDER_VARIABLE",
@@ -243,15 +245,5 @@ def _remove_orphans(base: Path) -> None:
             mine = folder.stat().st_uid == os.getuid()
         except OSError:  # removed meanwhile
             continue
-        if mine and pid.isdigit() and not _alive(int(pid)):
+        if mine and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        pass
-    return True
