@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dask_cluster import local_dask_cluster
 
 DEMO_SONGS = 12
 
@@ -65,3 +66,20 @@ def cnn_run(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert run_cli([*args, "--epochs", "2", "--batch-size", "16", "--seed", "3", "--device", "cpu"]) == 0
     (run,) = out.iterdir()
     return run
+
+
+# --- a real Dask cluster -----------------------------------------------------------------------
+
+
+@pytest.fixture()
+def dask_cluster(tmp_path: Path) -> Iterator[str]:
+    """A real `dask scheduler` and one `dask worker` process (1 thread) on 127.0.0.1."""
+    with local_dask_cluster(tmp_path, workers=1) as address:
+        yield address
+
+
+@pytest.fixture()
+def two_workers(tmp_path: Path) -> Iterator[str]:
+    """A real `dask scheduler` and two single-threaded `dask worker` processes on 127.0.0.1."""
+    with local_dask_cluster(tmp_path, workers=2) as address:
+        yield address

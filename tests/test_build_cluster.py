@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -57,61 +56,9 @@ def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_store(demo_root: Pa
         assert len(store.songs) == 72 and len(store.failures) == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture()
-def dask_cluster(tmp_path: Path):
-    """A real `dask scheduler` and one `dask worker` (1 process, 1 thread) on 127.0.0.1."""
-    address = f"tcp://127.0.0.1:{_free_port()}"
-    log = open(tmp_path / "dask.log", "w")  # noqa: SIM115  (the processes write to it until the fixture ends)
-    scheduler = subprocess.Popen(
-        [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    worker = subprocess.Popen(
-        [
-            BIN / "dask",
-            "worker",
-            address,
-            "--nworkers",
-            "1",
-            "--nthreads",
-            "1",
-            "--no-dashboard",
-            "--host",
-            "127.0.0.1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield address
-    finally:
-        for process in (worker, scheduler):  # the worker first, while its scheduler still answers
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
-
-
 def test_a_running_dask_scheduler_builds_the_same_store(
     dask_cluster: str, demo_root: Path, demo_store: Path, tmp_path: Path
 ) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # wait for the scheduler to listen
-        try:
-            socket.create_connection(("127.0.0.1", int(dask_cluster.rsplit(":", 1)[1])), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
     out = tmp_path / "features.h5"
     summary = build_features(demo_root, out, scheduler=dask_cluster, progress=False)
     assert summary.exit_code == 0 and summary.songs_this_run == summary.songs_total

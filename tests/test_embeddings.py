@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from encoders import FIELD, HOP, bin_means, write_hear_module, write_tiny_hubert
-from test_build_cluster import dask_cluster  # noqa: F401  (a real `dask scheduler` and worker: a fixture)
 
 from mer_zoo.audio import load_audio
 from mer_zoo.store.reader import FeatureStore
@@ -193,24 +192,14 @@ def test_add_features_adds_an_embedding_set_with_the_builds_values(
 
 @pytest.mark.slow
 def test_a_running_dask_scheduler_builds_the_same_encoder_set(
-    dask_cluster: str,  # noqa: F811
+    dask_cluster: str,
     demo_root: Path,
     embedding_store: Path,
     hubert: Path,
     tmp_path: Path,
 ) -> None:
-    import socket
-    import time
-
     from mer_zoo.pipeline.build import build_features
 
-    port, deadline = int(dask_cluster.rsplit(":", 1)[1]), time.monotonic() + 30
-    while time.monotonic() < deadline:  # wait for the scheduler to listen
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
     out = tmp_path / "features.h5"
     options = {"h1": {"path": str(hubert), "layer": 1}}
     summary = build_features(

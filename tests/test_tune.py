@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -226,48 +223,6 @@ def test_a_trial_is_pruned_fold_by_fold(tiny: Path, tmp_path: Path) -> None:
     assert len([p for p in cv.iterdir() if p.is_dir()]) == 1 and not (cv / "cv.json").exists()
     assert len(trial.reports) == 1 and trial.reports[0][1] == 1 and trial.attrs["fold_values"] == [trial.reports[0][0]]
     assert not set(trial.attrs["songs"]) & {15, 16} and len(trial.attrs["held_out"]) == 1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture()
-def two_workers(tmp_path: Path) -> Any:
-    """A real `dask scheduler` and two single-threaded `dask worker` processes on 127.0.0.1."""
-    port = _free_port()
-    log = open(tmp_path / "dask.log", "w")  # noqa: SIM115  (the processes write to it until the fixture ends)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    scheduler = subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                                 stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
-    worker = subprocess.Popen([BIN / "dask", "worker", f"tcp://127.0.0.1:{port}", "--nworkers", "2", "--nthreads", "1",
-                               "--no-dashboard", "--host", "127.0.0.1"], stdout=log, stderr=subprocess.STDOUT, env=env,
-                              start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    try:
-        from distributed import Client
-
-        with Client(f"tcp://127.0.0.1:{port}", timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)  # both registered before the study starts
-        yield f"tcp://127.0.0.1:{port}"
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker processes and their nannies: nothing to save
-        worker.wait()
-        scheduler.terminate()
-        try:
-            scheduler.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            scheduler.kill()
-            scheduler.wait()
-        log.close()
 
 
 @pytest.mark.slow

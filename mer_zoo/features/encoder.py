@@ -122,6 +122,18 @@ class EncoderSet(Extractor):
     #: the settings the loaded model depends on (the cache key, with the device)
     load_settings: tuple[str, ...] = ()
 
+    def bind(self, what: str, digest: str | None, recorded: str | None, device: str) -> None:
+        """Refuse weights other than the ``recorded`` ones (``what`` names them), then take the device to run on."""
+        from mer_zoo.audio import resolve_mel_backend
+
+        if recorded is not None and recorded != digest:
+            raise InputError(
+                f"{what} are not the ones this set was made with "
+                f"(sha256 {str(digest)[:16]}..., recorded {str(recorded)[:16]}...)"
+            )
+        self.device = resolve_mel_backend(device)[1]
+        self.backend = f"torch-{self.device}"
+
     def params(self) -> dict[str, Any]:
         """The settings that decide the values (recorded as the set's config)."""
         return dict(self.settings)

@@ -42,8 +42,6 @@ class HearEncoder(EncoderSet):
     load_settings = ("module", "weights", "sha256")
 
     def __init__(self, module: str, weights: str | None, rate: float | str, sha256: str | None, device: str) -> None:
-        from mer_zoo.audio import resolve_mel_backend
-
         api = _import(module)
         digest = None
         if weights is not None:
@@ -51,13 +49,7 @@ class HearEncoder(EncoderSet):
             if not path.is_file():
                 raise InputError(f"hear module {module}: weights={weights}: no such file")
             weights, digest = str(path), file_digest([path])
-        if sha256 is not None and sha256 != digest:
-            raise InputError(
-                f"hear module {module}: weights {weights} are not the ones this set was made with "
-                f"(sha256 {str(digest)[:16]}..., recorded {str(sha256)[:16]}...)"
-            )
-        self.device = resolve_mel_backend(device)[1]
-        self.backend = f"torch-{self.device}"
+        self.bind(f"hear module {module}: weights {weights}", digest, sha256, device)
         self.settings = {"module": module, "weights": weights, "rate": parse_rate(rate), "sha256": digest}
         model = self.model().model
         self.sample_rate, self.dim = (_model_attribute(module, model, name) for name in MODEL_ATTRIBUTES)

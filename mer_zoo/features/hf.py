@@ -70,8 +70,6 @@ class HfEncoder(EncoderSet):
         self, path: str, layer: int | str | None, rate: float | str, trust_remote_code: bool, sha256: str | None,
         device: str,
     ) -> None:  # fmt: skip
-        from mer_zoo.audio import resolve_mel_backend
-
         folder = Path(path).expanduser().resolve()
         config = _read_config(folder)
         weights = weight_files(folder)
@@ -84,13 +82,7 @@ class HfEncoder(EncoderSet):
             )
         _check_remote_code(folder, config, bool(trust_remote_code))
         digest = file_digest(weights)
-        if sha256 is not None and sha256 != digest:
-            raise InputError(
-                f"{folder}: its weights are not the ones this set was made with (sha256 {digest[:16]}..., "
-                f"recorded {str(sha256)[:16]}...)"
-            )
-        self.device = resolve_mel_backend(device)[1]
-        self.backend = f"torch-{self.device}"
+        self.bind(f"{folder}: its weights", digest, sha256, device)
         self.settings = {"path": str(folder), "layer": None, "rate": parse_rate(rate),
                          "trust_remote_code": bool(trust_remote_code), "sha256": digest}  # fmt: skip
         loaded = self.model()
